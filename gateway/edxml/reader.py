@@ -1,0 +1,363 @@
+"""Lenient, streaming edXML reader.
+
+Real packages carry quirks (reference §7): junk before ``<?xml``, ``Bussiness`` vs ``Business``,
+``cid:`` mismatches, undeclared ``xlink:`` prefixes, ``dd/MM/yyyy`` dates, status ``"1"``. The
+reader repairs each one and records a ``W.`` warning on the package; damaged values that cannot be
+repaired become errors (``M.``/``R.``) but do not stop the read, so a validator can report them all.
+
+Input that is not an edXML package at all (not XML, a DOCTYPE, the wrong namespace, non-UTF-8,
+absurd nesting) raises :class:`~gateway.errors.UnusableInput`.
+
+Memory: the input is fed to lxml in chunks. ``ContentTransferEncoded`` text never reaches the
+tree: it is base64-decoded piece by piece straight into a blob writer (hashing as it goes). Only
+the envelope and attachment metadata are kept as a small tree for mapping onto the model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from lxml import etree
+
+from gateway.edxml import mapping
+from gateway.edxml.attachments import Base64StreamDecoder
+from gateway.edxml.blobio import BlobSink, BlobStoreLike
+from gateway.edxml.model import BlobRef, Package
+from gateway.edxml.namespaces import EDOC_LEGACY, QCVN, WELL_KNOWN_PREFIXES, local_name, namespace_of
+from gateway.errors import Finding, LimitExceeded, Severity, UnusableInput
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """Limits and switches for reading untrusted packages; the defaults suit an axis gateway."""
+
+    max_depth: int = 64
+    """Deepest element nesting accepted (edXML needs about 10; hostile input uses thousands)."""
+    max_attachment_bytes: int | None = None
+    """Largest decoded (or unzipped) attachment; None means no limit beyond the request size."""
+    max_attachments: int = 500
+    unwrap_single_entry_zips: bool = True
+    """Unwrap the zip the VNPT library puts around single files (§2.5)."""
+    chunk_size: int = 1 << 16
+    head_limit: int = 4 << 20
+    """How much of the start of a file is examined for junk and undeclared prefixes."""
+
+
+DEFAULT_OPTIONS = ReadOptions()
+
+_XML_DECL = re.compile(rb"^<\?xml[^>]*?\?>", re.DOTALL)
+_DECL_ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_USED_PREFIX = re.compile(rb"""(?:<|</|\s)([A-Za-z_][A-Za-z0-9_.-]*):[A-Za-z_][A-Za-z0-9_.-]*""")
+_DECLARED_PREFIX = re.compile(rb"""xmlns:([A-Za-z_][A-Za-z0-9_.-]*)\s*=""")
+_ROOT_START = re.compile(rb"<([A-Za-z_][A-Za-z0-9_.:-]*)")
+
+
+def read_package(
+    source: bytes | str | os.PathLike[str] | BinaryIO,
+    blobs: BlobStoreLike,
+    options: ReadOptions = DEFAULT_OPTIONS,
+) -> Package:
+    """Read an edXML document or status package from bytes, a file path or a binary stream."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        return _read_stream(io.BytesIO(bytes(source)), blobs, options)
+    if isinstance(source, str | os.PathLike):
+        try:
+            with open(source, "rb") as stream:
+                return _read_stream(stream, blobs, options)
+        except OSError as exc:
+            raise UnusableInput("M.File", f"cannot read {os.fspath(source)}: {exc}") from exc
+    return _read_stream(source, blobs, options)
+
+
+def _chunks(stream: BinaryIO, size: int) -> Iterator[bytes]:
+    while chunk := stream.read(size):
+        yield chunk
+
+
+def _read_stream(stream: BinaryIO, blobs: BlobStoreLike, options: ReadOptions) -> Package:
+    findings: list[Finding] = []
+    chunks = _chunks(stream, options.chunk_size)
+    head, rest = _take_head(chunks, options.head_limit)
+    head = _repair_head(head, findings)
+    collector = _Collector(blobs, options)
+    parser = etree.XMLParser(
+        target=collector,
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=True,
+        remove_comments=True,
+        remove_pis=True,
+    )
+    try:
+        parser.feed(head)
+        for chunk in rest:
+            parser.feed(chunk)
+        root = parser.close()
+    except BaseException as exc:
+        collector.abort()
+        if collector.failure is not None and collector.failure is not exc:
+            raise collector.failure from None
+        if isinstance(exc, etree.XMLSyntaxError):
+            raise _syntax_error(exc) from None
+        raise
+    if not isinstance(root, etree._Element):
+        collector.abort()
+        raise UnusableInput("M.Xml", "the input contains no XML element")
+    return mapping.map_package(root, collector.contents, blobs, options, findings)
+
+
+def _take_head(chunks: Iterator[bytes], limit: int) -> tuple[bytes, Iterator[bytes]]:
+    """Read enough of the start to see the root element and the envelope's prefixes."""
+    parts: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        parts.append(chunk)
+        size += len(chunk)
+        if size >= limit or b"AttachmentEncoded" in chunk:
+            break
+    return b"".join(parts), chunks
+
+
+def _repair_head(head: bytes, findings: list[Finding]) -> bytes:
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(head) > 1 and head[1:2] == b"\x00"):
+        raise UnusableInput(
+            "M.Encoding", "the package is UTF-16; edXML (QCVN 102:2016) packages must be UTF-8"
+        )
+    start = head.find(b"<?xml")
+    if start == -1:
+        start = head.find(b"<")
+    if start == -1:
+        raise UnusableInput("M.Xml", "the input is not XML: no '<' in its first bytes")
+    if start > 0:
+        junk = head[:start]
+        if junk.strip():
+            findings.append(
+                Finding(
+                    "W.LeadingJunk",
+                    "byte 0",
+                    f"{len(junk)} byte(s) before the XML declaration were removed: {junk[:16]!r}",
+                    Severity.WARNING,
+                )
+            )
+        head = head[start:]
+    declaration = _XML_DECL.match(head)
+    if declaration:
+        encoding = _DECL_ENCODING.search(declaration.group(0))
+        if encoding and encoding.group(1).lower().replace(b"-", b"") != b"utf8":
+            raise UnusableInput(
+                "M.Encoding",
+                f"the package declares encoding {encoding.group(1).decode()!r}; "
+                "edXML (QCVN 102:2016) packages must be UTF-8",
+                "line 1",
+            )
+    return _declare_missing_prefixes(head, findings)
+
+
+def _declare_missing_prefixes(head: bytes, findings: list[Finding]) -> bytes:
+    """Declare well-known prefixes (``xlink:``...) that the sender used without declaring.
+
+    libxml2 would otherwise drop the prefix and keep ``href`` as a plain attribute, losing which
+    vocabulary it belonged to. Declaring it on the root keeps the data exactly as meant.
+    """
+    used = {m.group(1).decode() for m in _USED_PREFIX.finditer(head)}
+    declared = {m.group(1).decode() for m in _DECLARED_PREFIX.finditer(head)}
+    missing = sorted(p for p in used - declared - {"xml", "xmlns"} if p in WELL_KNOWN_PREFIXES)
+    if not missing:
+        return head
+    body_start = _XML_DECL.match(head)
+    offset = body_start.end() if body_start else 0
+    root = _ROOT_START.search(head, offset)
+    while root and head[root.start() + 1 : root.start() + 2] in (b"!", b"?"):
+        root = _ROOT_START.search(head, root.end())
+    if root is None:
+        return head
+    declarations = b"".join(
+        f' xmlns:{prefix}="{WELL_KNOWN_PREFIXES[prefix]}"'.encode() for prefix in missing
+    )
+    for prefix in missing:
+        findings.append(
+            Finding(
+                f"W.Namespace.{prefix}",
+                "/edXML",
+                f"prefix '{prefix}:' is used but never declared; "
+                f"declared as {WELL_KNOWN_PREFIXES[prefix]}",
+                Severity.WARNING,
+            )
+        )
+    return head[: root.end()] + declarations + head[root.end() :]
+
+
+def _syntax_error(exc: etree.XMLSyntaxError) -> UnusableInput:
+    line, column = exc.position if exc.position else (0, 0)
+    message = str(exc.msg or exc)
+    where = f"line {line}, column {column}" if line else ""
+    if "not proper UTF-8" in message or "encoding" in message.lower():
+        return UnusableInput(
+            "M.Encoding", f"the package is not valid UTF-8 ({message})", where
+        )
+    if "Premature end" in message or "EndTag" in message or "end of data" in message.lower():
+        return UnusableInput("M.Xml.Truncated", f"the XML ends too early ({message})", where)
+    return UnusableInput("M.Xml", f"the input is not well-formed XML ({message})", where)
+
+
+@dataclass(slots=True)
+class DecodedContent:
+    """What one ``ContentTransferEncoded`` element held, after streaming decode."""
+
+    blob: BlobRef
+    head: bytes
+    invalid_characters: int = 0
+    dangling_characters: int = 0
+    padding_inside: bool = False
+
+
+@dataclass(slots=True)
+class _Open:
+    writer: BlobSink
+    decoder: Base64StreamDecoder
+    attachment_index: int
+
+
+@dataclass
+class _Collector:
+    """lxml parser target: builds the envelope tree, diverts attachment text to blobs."""
+
+    blobs: BlobStoreLike
+    options: ReadOptions
+    builder: etree.TreeBuilder = field(default_factory=etree.TreeBuilder)
+    depth: int = 0
+    path: list[str] = field(default_factory=list)
+    open_content: _Open | None = None
+    contents: dict[int, DecodedContent] = field(default_factory=dict)
+    """Decoded ``ContentTransferEncoded`` per attachment, by 1-based position in the file."""
+    attachments_seen: int = 0
+    committed: list[BlobRef] = field(default_factory=list)
+
+    failure: BaseException | None = None
+    """The first exception a callback raised: lxml would otherwise report a later, vaguer one."""
+
+    def start(self, tag: str, attrib: dict[str, str], nsmap: dict[str, str]) -> None:
+        try:
+            self._start(tag, attrib, nsmap)
+        except BaseException as exc:
+            self.failure = self.failure or exc
+            raise
+
+    def _start(self, tag: str, attrib: dict[str, str], nsmap: dict[str, str]) -> None:
+        self.depth += 1
+        if self.depth > self.options.max_depth:
+            raise LimitExceeded(
+                "R.Xml.Depth",
+                f"elements are nested deeper than {self.options.max_depth} levels",
+                "/" + "/".join(self.path[:8]) + "/...",
+            )
+        name = local_name(tag)
+        if self.depth == 1:
+            _check_root(tag)
+        self.path.append(name)
+        self.builder.start(tag, attrib, {prefix or None: uri for prefix, uri in nsmap.items()})
+        if name == "Attachment" and self.depth == 3:
+            self.attachments_seen += 1
+            if self.attachments_seen > self.options.max_attachments:
+                raise LimitExceeded(
+                    "R.Attachment.Count",
+                    f"more than {self.options.max_attachments} attachments",
+                    "/edXML/AttachmentEncoded",
+                )
+        if name == "ContentTransferEncoded" and self.depth == 4 and self.path[1] == "AttachmentEncoded":
+            writer = self.blobs.writer(None)
+            self.open_content = _Open(writer, Base64StreamDecoder(writer), self.attachments_seen)
+
+    def data(self, text: str) -> None:
+        try:
+            self._data(text)
+        except BaseException as exc:
+            self.failure = self.failure or exc
+            raise
+
+    def _data(self, text: str) -> None:
+        if self.open_content is not None:
+            self.open_content.decoder.feed(text)
+        else:
+            self.builder.data(text)
+
+    def end(self, tag: str) -> None:
+        try:
+            self._end(tag)
+        except BaseException as exc:
+            self.failure = self.failure or exc
+            raise
+
+    def _end(self, tag: str) -> None:
+        self.depth -= 1
+        name = self.path.pop()
+        self.builder.end(tag)
+        current = self.open_content
+        if current is not None and name == "ContentTransferEncoded" and self.depth == 3:
+            current.decoder.close()
+            blob = current.writer.commit()
+            self.committed.append(blob)
+            self.contents[current.attachment_index] = DecodedContent(
+                blob,
+                current.decoder.head,
+                current.decoder.invalid_characters,
+                current.decoder.dangling_characters,
+                current.decoder.padding_inside,
+            )
+            self.open_content = None
+
+    def doctype(self, name: str, pubid: str | None, system: str | None) -> None:
+        self.failure = self.failure or UnusableInput(
+            "M.Xml.Doctype",
+            "a DOCTYPE declaration is not allowed in an edXML package "
+            "(it can carry external entities or entity expansion)",
+            "line 1",
+        )
+        raise self.failure
+
+    def close(self) -> etree._Element:
+        if self.failure is not None:
+            raise self.failure
+        return self.builder.close()
+
+    def abort(self) -> None:
+        if self.open_content is not None:
+            with contextlib.suppress(Exception):
+                self.open_content.writer.abort()
+            self.open_content = None
+
+
+def _check_root(tag: str) -> None:
+    ns = namespace_of(tag)
+    name = local_name(tag)
+    if ns == QCVN and name == "edXML":
+        return
+    if ns == EDOC_LEGACY:
+        raise UnusableInput(
+            "M.Namespace",
+            f"root <{name}> is in the legacy eDoc SOAP namespace {EDOC_LEGACY}; that dialect is "
+            "accepted only by the legacy SOAP endpoint, not as an edXML file",
+            "/" + name,
+        )
+    if ns != QCVN:
+        shown = ns or "no namespace"
+        raise UnusableInput(
+            "M.Namespace",
+            f"root <{name}> is in {shown}; an edXML package must use the QCVN 102:2016 "
+            f"namespace {QCVN}",
+            "/" + name,
+        )
+    raise UnusableInput(
+        "M.Xml.Root",
+        f"root element is <{name}>; an edXML package starts with <edXML>",
+        "/" + name,
+    )
