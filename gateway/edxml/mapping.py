@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -142,6 +143,7 @@ def code_path(el: _Element) -> str:
 class _Mapper:
     def __init__(self, findings: list[Finding]) -> None:
         self.findings = findings
+        self._index: dict[_Element, dict[str, list[_Element]]] = {}
 
     # -- findings ---------------------------------------------------------------------------
     def warn(self, code: str, el: _Element, message: str) -> None:
@@ -151,17 +153,19 @@ class _Mapper:
         self.findings.append(Finding(code, path_of(el), message, Severity.ERROR))
 
     # -- navigation -------------------------------------------------------------------------
-    @staticmethod
-    def children(el: _Element | None, *names: str) -> list[_Element]:
+    def children(self, el: _Element | None, *names: str) -> list[_Element]:
+        """Children by local name, in the QCVN namespace or in none, in document order."""
         if el is None:
             return []
-        return [
-            c
-            for c in el
-            if isinstance(c.tag, str)
-            and local_name(c.tag) in names
-            and namespace_of(c.tag) in (QCVN, "")
-        ]
+        index = self._index.get(el)
+        if index is None:
+            index = {}
+            for c in el.iterchildren(_QCVN_ANY, "{}*"):
+                index.setdefault(local_name(c.tag), []).append(c)
+            self._index[el] = index
+        if len(names) == 1:
+            return index.get(names[0], [])
+        return [c for c in el.iterchildren(*_tags(names))]
 
     def child(self, el: _Element | None, *names: str) -> _Element | None:
         found = self.children(el, *names)
@@ -498,6 +502,14 @@ class _Mapper:
                 )
             )
         return version, refs
+
+
+_QCVN_ANY = f"{{{QCVN}}}*"
+
+
+@functools.cache
+def _tags(names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(tag for name in names for tag in (f"{{{QCVN}}}{name}", name))
 
 
 def _text(el: _Element | None) -> str:

@@ -16,6 +16,7 @@ the envelope and attachment metadata are kept as a small tree for mapping onto t
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import re
@@ -37,14 +38,17 @@ from gateway.errors import Finding, LimitExceeded, Severity, UnusableInput
 class ReadOptions:
     """Limits and switches for reading untrusted packages; the defaults suit an axis gateway."""
 
-    max_depth: int = 64
-    """Deepest element nesting accepted (edXML needs about 10; hostile input uses thousands)."""
+    max_depth: int = 256
+    """Deepest element nesting accepted: libxml2's own limit, so both read paths agree
+    (edXML needs about 10; hostile input uses thousands)."""
     max_attachment_bytes: int | None = None
     """Largest decoded (or unzipped) attachment; None means no limit beyond the request size."""
     max_attachments: int = 500
     unwrap_single_entry_zips: bool = True
     """Unwrap the zip the VNPT library puts around single files (§2.5)."""
     chunk_size: int = 1 << 16
+    small_input: int = 256 << 10
+    """Inputs up to this size are parsed in one go (fast); larger ones stream."""
     head_limit: int = 4 << 20
     """How much of the start of a file is examined for junk and undeclared prefixes."""
 
@@ -53,8 +57,9 @@ DEFAULT_OPTIONS = ReadOptions()
 
 _XML_DECL = re.compile(rb"^<\?xml[^>]*?\?>", re.DOTALL)
 _DECL_ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
-_USED_PREFIX = re.compile(rb"""(?:<|</|\s)([A-Za-z_][A-Za-z0-9_.-]*):[A-Za-z_][A-Za-z0-9_.-]*""")
-_DECLARED_PREFIX = re.compile(rb"""xmlns:([A-Za-z_][A-Za-z0-9_.-]*)\s*=""")
+_ATTACHMENTS_TAG = f"{{{QCVN}}}AttachmentEncoded"
+_ATTACHMENT_TAG = f"{{{QCVN}}}Attachment"
+_CONTENT_TAG = f"{{{QCVN}}}ContentTransferEncoded"
 _ROOT_START = re.compile(rb"<([A-Za-z_][A-Za-z0-9_.:-]*)")
 
 
@@ -82,8 +87,11 @@ def _chunks(stream: BinaryIO, size: int) -> Iterator[bytes]:
 
 def _read_stream(stream: BinaryIO, blobs: BlobStoreLike, options: ReadOptions) -> Package:
     findings: list[Finding] = []
+    first = stream.read(options.small_input + 1)
+    if len(first) <= options.small_input:
+        return _read_small(_repair_head(first, findings), blobs, options, findings)
     chunks = _chunks(stream, options.chunk_size)
-    head, rest = _take_head(chunks, options.head_limit)
+    head, rest = _take_head(first, chunks, options.head_limit)
     head = _repair_head(head, findings)
     collector = _Collector(blobs, options)
     parser = etree.XMLParser(
@@ -113,10 +121,86 @@ def _read_stream(stream: BinaryIO, blobs: BlobStoreLike, options: ReadOptions) -
     return mapping.map_package(root, collector.contents, blobs, options, findings)
 
 
-def _take_head(chunks: Iterator[bytes], limit: int) -> tuple[bytes, Iterator[bytes]]:
+def _read_small(
+    data: bytes, blobs: BlobStoreLike, options: ReadOptions, findings: list[Finding]
+) -> Package:
+    """Small inputs: let lxml build the tree in C (4-5x faster than a Python target).
+
+    The input is already in memory and at most ``small_input`` bytes, so its attachment text is
+    bounded too; it is decoded with the same streaming decoder and dropped from the tree.
+    """
+    parser = etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+    try:
+        root = etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as exc:
+        raise _syntax_error(exc) from None
+    if root.getroottree().docinfo.doctype:
+        raise _doctype_refused()
+    _check_root(root.tag)
+    contents: dict[int, DecodedContent] = {}
+    section = root.find(_ATTACHMENTS_TAG)
+    if section is not None:
+        attachments = section.findall(_ATTACHMENT_TAG)
+        if len(attachments) > options.max_attachments:
+            raise _too_many_attachments(options)
+        for index, attachment in enumerate(attachments, start=1):
+            encoded = attachment.find(_CONTENT_TAG)
+            if encoded is None:
+                continue
+            writer = blobs.writer(None)
+            decoder = Base64StreamDecoder(writer)
+            try:
+                decoder.feed(encoded.text or "")
+                contents[index] = _finish(decoder, writer)
+            except BaseException:
+                writer.abort()
+                raise
+            encoded.text = None
+    return mapping.map_package(root, contents, blobs, options, findings)
+
+
+def _finish(decoder: Base64StreamDecoder, writer: BlobSink) -> DecodedContent:
+    decoder.close()
+    return DecodedContent(
+        writer.commit(),
+        decoder.head,
+        decoder.invalid_characters,
+        decoder.dangling_characters,
+        decoder.padding_inside,
+    )
+
+
+def _doctype_refused() -> UnusableInput:
+    return UnusableInput(
+        "M.Xml.Doctype",
+        "a DOCTYPE declaration is not allowed in an edXML package "
+        "(it can carry external entities or entity expansion)",
+        "line 1",
+    )
+
+
+def _too_many_attachments(options: ReadOptions) -> LimitExceeded:
+    return LimitExceeded(
+        "R.Attachment.Count",
+        f"more than {options.max_attachments} attachments",
+        "/edXML/AttachmentEncoded",
+    )
+
+
+def _take_head(
+    first: bytes, chunks: Iterator[bytes], limit: int
+) -> tuple[bytes, Iterator[bytes]]:
     """Read enough of the start to see the root element and the envelope's prefixes."""
-    parts: list[bytes] = []
-    size = 0
+    parts: list[bytes] = [first]
+    size = len(first)
+    if b"AttachmentEncoded" in first:
+        return first, chunks
     for chunk in chunks:
         parts.append(chunk)
         size += len(chunk)
@@ -163,37 +247,57 @@ def _repair_head(head: bytes, findings: list[Finding]) -> bytes:
 
 
 def _declare_missing_prefixes(head: bytes, findings: list[Finding]) -> bytes:
-    """Declare well-known prefixes (``xlink:``...) that the sender used without declaring.
+    """Declare well-known prefixes (``xlink:``, ``edXML:``...) on the root element.
 
-    libxml2 would otherwise drop the prefix and keep ``href`` as a plain attribute, losing which
-    vocabulary it belonged to. Declaring it on the root keeps the data exactly as meant.
+    Senders use ``xlink:href`` without declaring ``xlink`` (VPCP's own sample), or write
+    ``edXML:AttachmentEncoded`` after the envelope that declared ``edXML`` has closed. libxml2
+    then drops the prefix or refuses the file. Declaring these prefixes on the root is harmless
+    where they are already declared (an inner declaration wins) and keeps the data as meant; a
+    warning is recorded only where the sender really left a use undeclared.
     """
-    used = {m.group(1).decode() for m in _USED_PREFIX.finditer(head)}
-    declared = {m.group(1).decode() for m in _DECLARED_PREFIX.finditer(head)}
-    missing = sorted(p for p in used - declared - {"xml", "xmlns"} if p in WELL_KNOWN_PREFIXES)
-    if not missing:
-        return head
-    body_start = _XML_DECL.match(head)
-    offset = body_start.end() if body_start else 0
-    root = _ROOT_START.search(head, offset)
+    declaration = _XML_DECL.match(head)
+    root = _ROOT_START.search(head, declaration.end() if declaration else 0)
     while root and head[root.start() + 1 : root.start() + 2] in (b"!", b"?"):
         root = _ROOT_START.search(head, root.end())
     if root is None:
         return head
-    declarations = b"".join(
-        f' xmlns:{prefix}="{WELL_KNOWN_PREFIXES[prefix]}"'.encode() for prefix in missing
-    )
-    for prefix in missing:
-        findings.append(
-            Finding(
-                f"W.Namespace.{prefix}",
-                "/edXML",
-                f"prefix '{prefix}:' is used but never declared; "
-                f"declared as {WELL_KNOWN_PREFIXES[prefix]}",
-                Severity.WARNING,
-            )
+    root_tag_end = head.find(b">", root.end())
+    root_tag = head[root.start() : root_tag_end]
+    envelope_end = head.find(b"edXMLEnvelope>", root_tag_end)
+    added: list[bytes] = []
+    for prefix, uri in WELL_KNOWN_PREFIXES.items():
+        name = prefix.encode()
+        if name + b":" not in head or b"xmlns:" + name + b"=" in root_tag:
+            continue
+        if _use_pattern(prefix).search(head) is None:
+            continue
+        added.append(b' xmlns:%s="%s"' % (name, uri.encode()))
+        declared_anywhere = b"xmlns:" + name + b"=" in head
+        used_after_envelope = envelope_end != -1 and any(
+            b"xmlns:" + name + b"=" not in m.group(0)
+            for m in _use_pattern(prefix, element_only=True).finditer(head, envelope_end)
         )
-    return head[: root.end()] + declarations + head[root.end() :]
+        if not declared_anywhere or used_after_envelope:
+            findings.append(
+                Finding(
+                    f"W.Namespace.{prefix}",
+                    "/edXML",
+                    f"prefix '{prefix}:' is used where it is not declared; read as {uri}",
+                    Severity.WARNING,
+                )
+            )
+    if not added:
+        return head
+    return head[: root.end()] + b"".join(added) + head[root.end() :]
+
+
+@functools.cache
+def _use_pattern(prefix: str, *, element_only: bool = False) -> re.Pattern[bytes]:
+    """``prefix:`` starting an element (with its start tag) or an attribute name; not text."""
+    name = re.escape(prefix.encode())
+    if element_only:
+        return re.compile(rb"<" + name + rb":[A-Za-z_][^>]*>")
+    return re.compile(rb"(?:<|</|\s)" + name + rb":[A-Za-z_]")
 
 
 def _syntax_error(exc: etree.XMLSyntaxError) -> UnusableInput:
@@ -240,7 +344,6 @@ class _Collector:
     contents: dict[int, DecodedContent] = field(default_factory=dict)
     """Decoded ``ContentTransferEncoded`` per attachment, by 1-based position in the file."""
     attachments_seen: int = 0
-    committed: list[BlobRef] = field(default_factory=list)
 
     failure: BaseException | None = None
     """The first exception a callback raised: lxml would otherwise report a later, vaguer one."""
@@ -268,11 +371,7 @@ class _Collector:
         if name == "Attachment" and self.depth == 3:
             self.attachments_seen += 1
             if self.attachments_seen > self.options.max_attachments:
-                raise LimitExceeded(
-                    "R.Attachment.Count",
-                    f"more than {self.options.max_attachments} attachments",
-                    "/edXML/AttachmentEncoded",
-                )
+                raise _too_many_attachments(self.options)
         if name == "ContentTransferEncoded" and self.depth == 4 and self.path[1] == "AttachmentEncoded":
             writer = self.blobs.writer(None)
             self.open_content = _Open(writer, Base64StreamDecoder(writer), self.attachments_seen)
@@ -303,25 +402,11 @@ class _Collector:
         self.builder.end(tag)
         current = self.open_content
         if current is not None and name == "ContentTransferEncoded" and self.depth == 3:
-            current.decoder.close()
-            blob = current.writer.commit()
-            self.committed.append(blob)
-            self.contents[current.attachment_index] = DecodedContent(
-                blob,
-                current.decoder.head,
-                current.decoder.invalid_characters,
-                current.decoder.dangling_characters,
-                current.decoder.padding_inside,
-            )
+            self.contents[current.attachment_index] = _finish(current.decoder, current.writer)
             self.open_content = None
 
     def doctype(self, name: str, pubid: str | None, system: str | None) -> None:
-        self.failure = self.failure or UnusableInput(
-            "M.Xml.Doctype",
-            "a DOCTYPE declaration is not allowed in an edXML package "
-            "(it can carry external entities or entity expansion)",
-            "line 1",
-        )
+        self.failure = self.failure or _doctype_refused()
         raise self.failure
 
     def close(self) -> etree._Element:

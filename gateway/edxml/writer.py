@@ -11,6 +11,7 @@ written even when empty. Attachment content streams from the blob store in align
 from __future__ import annotations
 
 import io
+import re
 from typing import BinaryIO, Protocol
 
 from lxml import etree
@@ -31,7 +32,6 @@ from gateway.edxml.model import (
 from gateway.edxml.namespaces import PREFIX, QCVN, XLINK, q
 
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
-_OPAQUE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
 
 _Element = etree._Element
 
@@ -83,22 +83,36 @@ def _staff_info(parent: _Element, staff: StaffInfo, *, email_first: bool) -> Non
         _sub(el, "StaffId", staff.staff_id)
 
 
-_PLACEHOLDER = "{urn:edoc-gateway:writer}opaque"
+_MARK_NS = "urn:edoc-gateway:writer"
+_MARK_TAG = f"{{{_MARK_NS}}}kept"
 
 
 def _opaque(parent: _Element, opaque: OpaqueXml) -> None:
-    """Mark where a kept-as-is element goes; it is inserted after indentation (see below)."""
-    etree.SubElement(parent, _PLACEHOLDER).text = opaque.xml.decode("utf-8")
+    """Mark where a kept-as-is element goes; its bytes are spliced in after serialisation.
+
+    Inserting it as an element would let lxml re-prefix it (``Signature`` becoming
+    ``edXML:Signature``) and re-indent it; the bytes are exclusive C14N, so they carry every
+    namespace declaration they need and can stand anywhere.
+    """
+    mark = etree.SubElement(parent, _MARK_TAG, nsmap={"kept": _MARK_NS})
+    mark.text = opaque.xml.decode("utf-8")
 
 
-def _insert_opaque(envelope: _Element) -> None:
-    """Swap placeholders for the kept elements, so indentation never touches their whitespace."""
-    for placeholder in list(envelope.iter(_PLACEHOLDER)):
-        element = etree.fromstring((placeholder.text or "").encode("utf-8"), _OPAQUE_PARSER)
-        element.tail = placeholder.tail
-        parent = placeholder.getparent()
-        assert parent is not None
-        parent.replace(placeholder, element)
+def _splice_opaque(envelope: _Element) -> bytes:
+    """Serialise the envelope, replacing each mark (in document order) by the kept bytes."""
+    kept = [(mark.text or "").encode("utf-8") for mark in envelope.iter(_MARK_TAG)]
+    data = etree.tostring(envelope, encoding="UTF-8")
+    if not kept:
+        return data
+    opening, closing = b'<kept:kept xmlns:kept="%s">' % _MARK_NS.encode(), b"</kept:kept>"
+    parts: list[bytes] = []
+    position = 0
+    for xml in kept:
+        start = data.index(opening, position)
+        parts += [data[position:start], xml]
+        position = data.index(closing, start) + len(closing)
+    parts.append(data[position:])
+    return b"".join(parts)
 
 
 def _business(parent: _Element, business: Business) -> None:
@@ -232,8 +246,12 @@ def build_envelope(pkg: Package) -> _Element:
             _sub(r, "Description", ref.description)
             _sub(r, "AttachmentName", ref.attachment_name)
     etree.indent(envelope, space="  ", level=1)
-    _insert_opaque(envelope)
     return envelope
+
+
+def envelope_bytes(pkg: Package) -> bytes:
+    """The serialised ``edXMLEnvelope`` (no XML declaration), kept elements spliced in."""
+    return _splice_opaque(build_envelope(pkg))
 
 
 def write_package(
@@ -245,41 +263,46 @@ def write_package(
     attachment metadata can then be schema-validated without reading any blob.
     """
     out.write(XML_DECLARATION)
-    with etree.xmlfile(out, encoding="UTF-8") as xf, xf.element(q("edXML"), nsmap={None: QCVN}):
-        xf.write("\n  ")
-        xf.write(build_envelope(pkg))
-        if isinstance(pkg, DocumentPackage) and pkg.attachments:
-            xf.write("\n  ")
-            with xf.element(q("AttachmentEncoded")):
-                for attachment in pkg.attachments:
-                    xf.write("\n    ")
-                    with xf.element(q("Attachment")):
-                        fields = [
-                            ("ContentId", f"cid:{attachment.content_id}"),
-                            ("AttachmentName", attachment.name),
-                            ("Description", attachment.description),
-                            ("ContentType", attachment.content_type),
-                        ]
-                        if attachment.field_name:
-                            fields.append(("FieldName", attachment.field_name))
-                        if attachment.mime_type:
-                            fields.append(("MimeType", attachment.mime_type))
-                        for name, value in fields:
-                            xf.write("\n      ")
-                            with xf.element(q(name)):
-                                xf.write(value)
-                        xf.write("\n      ")
-                        with xf.element(q("ContentTransferEncoded"), nsmap={PREFIX: QCVN}):
-                            if with_content and attachment.encoded.size:
-                                if blobs is None:
-                                    raise ValueError("a blob store is needed to write content")
-                                with blobs.open(attachment.encoded.sha256) as stream:
-                                    for chunk in encode_base64_chunks(stream):
-                                        xf.write(chunk.decode("ascii"))
-                        xf.write("\n    ")
-                xf.write("\n  ")
-        xf.write("\n")
-    out.write(b"\n")
+    out.write(b'<edXML xmlns="%s">\n  ' % QCVN.encode())
+    out.write(envelope_bytes(pkg))
+    if isinstance(pkg, DocumentPackage) and pkg.attachments:
+        out.write(b"\n  <AttachmentEncoded>")
+        for attachment in pkg.attachments:
+            out.write(b"\n    <Attachment>")
+            fields = [
+                ("ContentId", f"cid:{attachment.content_id}"),
+                ("AttachmentName", attachment.name),
+                ("Description", attachment.description),
+                ("ContentType", attachment.content_type),
+            ]
+            if attachment.field_name:
+                fields.append(("FieldName", attachment.field_name))
+            if attachment.mime_type:
+                fields.append(("MimeType", attachment.mime_type))
+            for name, value in fields:
+                out.write(b"\n      <%s>%s</%s>" % (name.encode(), _escape(value), name.encode()))
+            out.write(b'\n      <edXML:ContentTransferEncoded xmlns:edXML="%s">' % QCVN.encode())
+            if with_content and attachment.encoded.size:
+                if blobs is None:
+                    raise ValueError("a blob store is needed to write attachment content")
+                with blobs.open(attachment.encoded.sha256) as stream:
+                    for chunk in encode_base64_chunks(stream):
+                        out.write(chunk)
+            out.write(b"</edXML:ContentTransferEncoded>\n    </Attachment>")
+        out.write(b"\n  </AttachmentEncoded>")
+    out.write(b"\n</edXML>\n")
+
+
+_INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _escape(value: str) -> bytes:
+    """Element text for the hand-written attachment section (the envelope goes through lxml)."""
+    if _INVALID_XML_CHARS.search(value):
+        raise ValueError(f"{value!r} contains characters that XML 1.0 cannot carry")
+    return (
+        value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").encode("utf-8")
+    )
 
 
 def package_bytes(pkg: Package, blobs: BlobSource | None, *, with_content: bool = True) -> bytes:
