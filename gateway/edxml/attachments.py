@@ -7,13 +7,14 @@ on the bytes, never on the declared ContentType.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
+
+import pybase64
 
 from gateway.edxml.blobio import BlobSink
 
@@ -104,12 +105,15 @@ class Base64StreamDecoder:
             self._drain(final=False)
 
     def _clean(self, raw: bytes) -> bytes:
-        compact = raw.translate(None, _B64_DELETE_WS)
-        if compact.translate(None, _B64_ALPHABET):
-            before = len(compact)
-            compact = compact.translate(None, _NON_ALPHABET)
-            self.invalid_characters += before - len(compact)
-        return compact
+        """Drop whitespace and count-and-drop other non-alphabet bytes (one pass when clean)."""
+        leftover = raw.translate(None, _B64_ALPHABET)
+        if not leftover:
+            return raw
+        invalid = len(leftover.translate(None, _B64_DELETE_WS))
+        if not invalid:
+            return raw.translate(None, _B64_DELETE_WS)
+        self.invalid_characters += invalid
+        return raw.translate(None, _NON_ALPHABET)
 
     def _drain(self, final: bool) -> None:
         raw = b"".join(self._pending)
@@ -138,7 +142,7 @@ class Base64StreamDecoder:
             if remainder:
                 self.dangling_characters += remainder
                 data = data[: len(data) - remainder]
-            decoded = binascii.a2b_base64(data) if data else b""
+            decoded = pybase64.b64decode(data, validate=True) if data else b""
         self._emit(decoded)
 
     def _decode_blocks(self, data: bytes) -> Iterator[bytes]:
@@ -164,7 +168,7 @@ class Base64StreamDecoder:
 def encode_base64_chunks(stream: BinaryIO, raw_chunk: int = 3 * (1 << 18)) -> Iterator[bytes]:
     """Yield base64 text for a stream, one aligned chunk at a time (no line breaks)."""
     while chunk := stream.read(raw_chunk):
-        yield base64.b64encode(chunk)
+        yield pybase64.b64encode(chunk)
 
 
 @dataclass(frozen=True, slots=True)
