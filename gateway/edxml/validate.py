@@ -305,7 +305,9 @@ def _map_entry(entry: _LogEntry, root: etree._Element, compiled: _Compiled) -> F
     if kind == "SCHEMAV_CVC_PATTERN_VALID":
         pattern = _PATTERN.search(message)
         type_name = compiled.pattern_types.get(pattern.group(1), "") if pattern else ""
-        wanted = _TYPE_WORDS.get(type_name, f"text matching {pattern.group(1) if pattern else '?'}")
+        wanted = _TYPE_WORDS.get(
+            type_name, f"text matching {pattern.group(1)}" if pattern else "in the required form"
+        )
         return Finding(
             f"M.{_code_path(element)}",
             _path_of(element),
