@@ -171,14 +171,18 @@ def _machine() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--packages", type=int, default=2000)
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the script works")
     parser.add_argument("--only", choices=["small", "large"], default=None)
-    parser.add_argument("--child-large", nargs=2, metavar=("FILE", "WORKDIR"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child-large", nargs=2, metavar=("FILE", "WORKDIR"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.child_large:
         _child_large(*args.child_large)
@@ -190,7 +194,9 @@ def main() -> None:
         report: dict[str, object] = {"machine": _machine()}
         if args.only in (None, "small"):
             report["small_fsync_off"] = bench_small(args.runs, args.packages, workdir, False)
-            report["small_fsync_on"] = bench_small(args.runs, max(args.packages // 4, 10), workdir, True)
+            report["small_fsync_on"] = bench_small(
+                args.runs, max(args.packages // 4, 10), workdir, True
+            )
         if args.only in (None, "large"):
             report["large"] = bench_large(args.runs, args.size_mb, workdir)
     print(json.dumps(report, indent=2))

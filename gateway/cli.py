@@ -81,7 +81,10 @@ def _check(path: str, store: FileBlobStore) -> _Result:
 def _print_result(result: _Result, out: TextIO, *, quiet: bool) -> None:
     if result.unusable is not None:
         where = f" at {result.unusable.path}" if result.unusable.path else ""
-        print(f"UNUSABLE {result.path}: {result.unusable.code}{where}: {result.unusable.message}", file=out)
+        print(
+            f"UNUSABLE {result.path}: {result.unusable.code}{where}: {result.unusable.message}",
+            file=out,
+        )
         return
     assert result.package is not None
     errors = [f for f in result.findings if f.is_error]
@@ -190,7 +193,10 @@ def cmd_normalize(args: argparse.Namespace) -> int:
             return EXIT_UNUSABLE
         if result.exit_code != EXIT_OK and not args.force:
             _print_result(result, sys.stderr, quiet=False)
-            print("nothing written: the package is invalid (use --force to write it anyway)", file=sys.stderr)
+            print(
+                "nothing written: the package is invalid (use --force to write it anyway)",
+                file=sys.stderr,
+            )
             return result.exit_code
         _atomic_write_package(result.package, target, store)
         print(f"wrote {target} ({len(result.package.warnings)} repair(s) applied)")
@@ -216,7 +222,13 @@ def cmd_extract(args: argparse.Namespace) -> int:
         if not isinstance(pkg, DocumentPackage):
             print(f"{args.file} is a status package: it has no attachments", file=sys.stderr)
             return result.exit_code
-        if any(f.is_error and f.code.startswith(("M.Attachment", "N.Attachment")) for f in pkg.errors) and not args.force:
+        if (
+            any(
+                f.is_error and f.code.startswith(("M.Attachment", "N.Attachment"))
+                for f in pkg.errors
+            )
+            and not args.force
+        ):
             _print_result(result, sys.stderr, quiet=True)
             print("nothing extracted: attachment content is damaged (use --force)", file=sys.stderr)
             return EXIT_INVALID
@@ -226,15 +238,18 @@ def cmd_extract(args: argparse.Namespace) -> int:
             name = safe_file_name(attachment.name, f"attachment-{index}")
             stem, dot, ext = name.rpartition(".")
             candidate, n = name, 1
-            while candidate.lower() in used or (directory / candidate).exists() and not args.force:
+            taken = (directory / candidate).exists() and not args.force
+            while candidate.lower() in used or taken:
                 n += 1
                 candidate = f"{stem}-{n}.{ext}" if dot else f"{name}-{n}"
+                taken = (directory / candidate).exists() and not args.force
             used.add(candidate.lower())
             with store.open(attachment.file) as src, open(directory / candidate, "wb") as dst:
                 while chunk := src.read(1 << 20):
                     dst.write(chunk)
             note = " (unwrapped from zip)" if attachment.unwrapped_from_zip else ""
-            print(f"{directory / candidate}  {attachment.file.size} bytes  {attachment.file_kind}{note}")
+            size, kind = attachment.file.size, attachment.file_kind
+            print(f"{directory / candidate}  {size} bytes  {kind}{note}")
         return result.exit_code
 
 

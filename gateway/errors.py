@@ -31,8 +31,9 @@ class FaultSide(enum.Enum):
 class Finding:
     """One problem or repair, located in the package.
 
-    ``path`` is an XPath-like location such as ``/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/To[2]``
-    or ``line 3, column 7`` when only the parser's position is known.
+    ``path`` is an XPath-like location such as
+    ``/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/To[2]``, or ``line 3, column 7`` when only
+    the parser's position is known.
     """
 
     code: str

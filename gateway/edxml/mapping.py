@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from lxml import etree
@@ -28,7 +28,6 @@ from gateway.edxml.dates import DateFormatError, parse_date, parse_timestamp
 from gateway.edxml.enums import BusinessDocType, Priority, ReceiverType, StatusCode, SteeringType
 from gateway.edxml.model import (
     Attachment,
-    BlobRef,
     Business,
     BusinessDocumentInfo,
     Code,
@@ -76,9 +75,22 @@ _KNOWN: dict[str, frozenset[str]] = {
     "edXMLHeader": frozenset({"MessageHeader", "TraceHeaderList", "Signature", "DigitalSignature"}),
     "document": frozenset(
         {
-            "From", "To", "DocumentId", "Code", "PromulgationInfo", "DocumentType", "Subject",
-            "Content", "SignerInfo", "DueDate", "OtherInfo", "ResponseFor", "SteeringType",
-            "ResponseForTask", "ApplicationType", "ToPlaces",
+            "From",
+            "To",
+            "DocumentId",
+            "Code",
+            "PromulgationInfo",
+            "DocumentType",
+            "Subject",
+            "Content",
+            "SignerInfo",
+            "DueDate",
+            "OtherInfo",
+            "ResponseFor",
+            "SteeringType",
+            "ResponseForTask",
+            "ApplicationType",
+            "ToPlaces",
         }
     ),
     "status": frozenset(
@@ -86,20 +98,37 @@ _KNOWN: dict[str, frozenset[str]] = {
     ),
     "OtherInfo": frozenset(
         {
-            "Priority", "SphereOfPromulgation", "TyperNotation", "PromulgationAmount",
-            "PageAmount", "Direction", "Appendixes", "ReplyFors", "ReferenceCodes",
+            "Priority",
+            "SphereOfPromulgation",
+            "TyperNotation",
+            "PromulgationAmount",
+            "PageAmount",
+            "Direction",
+            "Appendixes",
+            "ReplyFors",
+            "ReferenceCodes",
         }
     ),
     "TraceHeaderList": frozenset({"TraceHeader", "Bussiness", "Business"}),
     "Bussiness": frozenset(
         {
-            "DocumentId", "BussinessDocType", "BussinessDocReason", "Paper",
-            "BussinessDocumentInfo", "ReplacementInfoList", "StaffInfo",
+            "DocumentId",
+            "BussinessDocType",
+            "BussinessDocReason",
+            "Paper",
+            "BussinessDocumentInfo",
+            "ReplacementInfoList",
+            "StaffInfo",
         }
     ),
     "Attachment": frozenset(
         {
-            "ContentId", "AttachmentName", "Description", "ContentType", "FieldName", "MimeType",
+            "ContentId",
+            "AttachmentName",
+            "Description",
+            "ContentType",
+            "FieldName",
+            "MimeType",
             "ContentTransferEncoded",
         }
     ),
@@ -153,35 +182,63 @@ class _Mapper:
         self.findings.append(Finding(code, path_of(el), message, Severity.ERROR))
 
     # -- navigation -------------------------------------------------------------------------
+    def _children_by_name(self, el: _Element) -> dict[str, list[_Element]]:
+        """Each element's QCVN (or namespace-less) children by local name, built once."""
+        index = self._index.get(el)
+        if index is None:
+            index = {}
+            for c in el:  # plain iteration: 2-3x faster than a tag-filtered iterchildren
+                tag = c.tag
+                if not isinstance(tag, str):
+                    continue
+                if tag.startswith(_QCVN_BRACE):
+                    name = tag[_QCVN_BRACE_LEN:]
+                elif tag[0] != "{":
+                    name = tag
+                else:
+                    continue  # another namespace: reported by check_unknown
+                found = index.get(name)
+                if found is None:
+                    index[name] = [c]
+                else:
+                    found.append(c)
+            self._index[el] = index
+        return index
+
     def children(self, el: _Element | None, *names: str) -> list[_Element]:
         """Children by local name, in the QCVN namespace or in none, in document order."""
         if el is None:
             return []
-        index = self._index.get(el)
-        if index is None:
-            index = {}
-            for c in el.iterchildren(_QCVN_ANY, "{}*"):
-                index.setdefault(local_name(c.tag), []).append(c)
-            self._index[el] = index
         if len(names) == 1:
-            return index.get(names[0], [])
-        return [c for c in el.iterchildren(*_tags(names))]
+            return self._children_by_name(el).get(names[0], [])
+        return list(el.iterchildren(*_tags(names)))
 
     def child(self, el: _Element | None, *names: str) -> _Element | None:
-        found = self.children(el, *names)
-        return found[0] if found else None
+        if el is None:
+            return None
+        index = self._children_by_name(el)
+        for name in names:
+            found = index.get(name)
+            if found:
+                return found[0]
+        return None
 
     def text(self, el: _Element | None, name: str) -> str:
-        found = self.child(el, name)
-        return _text(found)
+        if el is None:
+            return ""
+        found = self._children_by_name(el).get(name)
+        return _text(found[0]) if found else ""
 
-    def check_unknown(self, el: _Element, known: Iterable[str]) -> None:
-        allowed = frozenset(known)
+    def check_unknown(self, el: _Element, known: frozenset[str]) -> None:
+        index = self._children_by_name(el)
+        indexed = sum(len(v) for v in index.values())
+        if index.keys() <= known and indexed == len(el):
+            return  # the common case: nothing unknown, nothing in a foreign namespace
         for c in el:
             if not isinstance(c.tag, str):
                 continue
             name = local_name(c.tag)
-            if name not in allowed:
+            if name not in known:
                 self.warn(
                     f"W.{code_path(c)}",
                     c,
@@ -215,7 +272,9 @@ class _Mapper:
             return None
         if not exact:
             self.warn(
-                f"W.{code_path(found)}", found, f"timestamp {raw!r} read as {value:%Y/%m/%d %H:%M:%S}"
+                f"W.{code_path(found)}",
+                found,
+                f"timestamp {raw!r} read as {value:%Y/%m/%d %H:%M:%S}",
             )
         return value
 
@@ -416,7 +475,9 @@ class _Mapper:
             for r in self.children(self.child(el, "ReplacementInfoList"), "ReplacementInfo")
         )
         doc_type_name = (
-            "BussinessDocType" if self.child(el, "BussinessDocType") is not None else "BusinessDocType"
+            "BussinessDocType"
+            if self.child(el, "BussinessDocType") is not None
+            else "BusinessDocType"
         )
         reason_name = (
             "BussinessDocReason"
@@ -487,7 +548,9 @@ class _Mapper:
             self.check_unknown(r, _KNOWN["Reference"])
             raw_id = self.text(r, "ContentId")
             xlink = tuple(
-                (local_name(k), v) for k, v in sorted(r.attrib.items()) if namespace_of(k) == XLINK
+                (local_name(str(k)), str(v))
+                for k, v in sorted(r.attrib.items())
+                if namespace_of(str(k)) == XLINK
             )
             refs.append(
                 (
@@ -504,7 +567,12 @@ class _Mapper:
         return version, refs
 
 
-_QCVN_ANY = f"{{{QCVN}}}*"
+_QCVN_BRACE = f"{{{QCVN}}}"
+_QCVN_BRACE_LEN = len(_QCVN_BRACE)
+
+
+def _qualified(name: str) -> str:
+    return f"{{{QCVN}}}{name}"
 
 
 @functools.cache
@@ -515,7 +583,9 @@ def _tags(names: tuple[str, ...]) -> tuple[str, ...]:
 def _text(el: _Element | None) -> str:
     if el is None:
         return ""
-    return "".join(el.itertext()).strip() if len(el) else (el.text or "").strip()
+    if len(el):
+        return "".join(str(t) for t in el.itertext()).strip()
+    return (el.text or "").strip()
 
 
 def _enum_text(member: enum.Enum) -> str:
@@ -546,8 +616,10 @@ def map_package(
         m.check_unknown(header, _KNOWN["edXMLHeader"])
     mh = m.child(header, "MessageHeader")
     if mh is None:
-        m.error("N.MessageHeader", header if header is not None else root, "<MessageHeader> is missing")
-        mh = etree.Element("{%s}MessageHeader" % QCVN)
+        m.error(
+            "N.MessageHeader", header if header is not None else root, "<MessageHeader> is missing"
+        )
+        mh = etree.Element(_qualified("MessageHeader"))
     signature_el = m.child(header, "Signature", "DigitalSignature")
     if signature_el is None and header is not None:
         signature_el = next(

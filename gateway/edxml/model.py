@@ -77,7 +77,7 @@ class PromulgationInfo:
 
 @dataclass(frozen=True, slots=True)
 class DocumentType:
-    """Loại văn bản. ``type`` and ``type_detail`` stay text: their code lists are unresolved (§9)."""
+    """Loại văn bản. ``type`` and ``type_detail`` stay text: their code lists are unknown (§9)."""
 
     type: str = ""
     type_detail: str = ""

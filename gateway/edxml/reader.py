@@ -21,7 +21,7 @@ import io
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from lxml import etree
@@ -30,7 +30,13 @@ from gateway.edxml import mapping
 from gateway.edxml.attachments import Base64StreamDecoder
 from gateway.edxml.blobio import BlobSink, BlobStoreLike
 from gateway.edxml.model import BlobRef, Package
-from gateway.edxml.namespaces import EDOC_LEGACY, QCVN, WELL_KNOWN_PREFIXES, local_name, namespace_of
+from gateway.edxml.namespaces import (
+    EDOC_LEGACY,
+    QCVN,
+    WELL_KNOWN_PREFIXES,
+    local_name,
+    namespace_of,
+)
 from gateway.errors import Finding, LimitExceeded, Severity, UnusableInput
 
 
@@ -93,32 +99,16 @@ def _read_stream(stream: BinaryIO, blobs: BlobStoreLike, options: ReadOptions) -
     chunks = _chunks(stream, options.chunk_size)
     head, rest = _take_head(first, chunks, options.head_limit)
     head = _repair_head(head, findings)
-    collector = _Collector(blobs, options)
-    parser = etree.XMLParser(
-        target=collector,
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=True,
-        remove_comments=True,
-        remove_pis=True,
-    )
+    streamer = _Streamer(blobs, options)
     try:
-        parser.feed(head)
+        streamer.feed(head)
         for chunk in rest:
-            parser.feed(chunk)
-        root = parser.close()
-    except BaseException as exc:
-        collector.abort()
-        if collector.failure is not None and collector.failure is not exc:
-            raise collector.failure from None
-        if isinstance(exc, etree.XMLSyntaxError):
-            raise _syntax_error(exc) from None
+            streamer.feed(chunk)
+        root = streamer.close()
+    except BaseException:
+        streamer.abort()
         raise
-    if not isinstance(root, etree._Element):
-        collector.abort()
-        raise UnusableInput("M.Xml", "the input contains no XML element")
-    return mapping.map_package(root, collector.contents, blobs, options, findings)
+    return mapping.map_package(root, streamer.contents, blobs, options, findings)
 
 
 def _read_small(
@@ -136,13 +126,17 @@ def _read_small(
         remove_comments=True,
         remove_pis=True,
     )
+    if b"<!DOCTYPE" in data:
+        # Refuse before libxml2 reads entity declarations (its amplification guard would
+        # otherwise answer first, with a vaguer message than the streaming path gives).
+        raise _doctype_refused()
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
         raise _syntax_error(exc) from None
-    if root.getroottree().docinfo.doctype:
-        raise _doctype_refused()
     _check_root(root.tag)
+    if options.max_depth < _LIBXML2_MAX_DEPTH:
+        _check_depth(root, options.max_depth)
     contents: dict[int, DecodedContent] = {}
     section = root.find(_ATTACHMENTS_TAG)
     if section is not None:
@@ -153,7 +147,7 @@ def _read_small(
             encoded = attachment.find(_CONTENT_TAG)
             if encoded is None:
                 continue
-            writer = blobs.writer(None)
+            writer = blobs.writer(options.max_attachment_bytes)
             decoder = Base64StreamDecoder(writer)
             try:
                 decoder.feed(encoded.text or "")
@@ -163,6 +157,32 @@ def _read_small(
                 raise
             encoded.text = None
     return mapping.map_package(root, contents, blobs, options, findings)
+
+
+_LIBXML2_MAX_DEPTH = 256
+"""libxml2 refuses deeper nesting by itself unless XML_PARSE_HUGE is set."""
+
+
+def _has_doctype(element: etree._Element) -> bool:
+    return bool(getattr(element.getroottree().docinfo, "doctype", ""))
+
+
+def _check_depth(root: etree._Element, max_depth: int) -> None:
+    depth = 0
+    for event, element in etree.iterwalk(root, events=("start", "end")):
+        depth += 1 if event == "start" else -1
+        if depth > max_depth:
+            raise _too_deep(max_depth, element)
+
+
+def _too_deep(max_depth: int, element: etree._Element | None = None) -> LimitExceeded:
+    where = ""
+    if element is not None:
+        names = [local_name(e.tag) for e in element.iterancestors()][::-1][:6]
+        where = "/" + "/".join(names) + "/..."
+    return LimitExceeded(
+        "R.Xml.Depth", f"elements are nested deeper than {max_depth} levels", where
+    )
 
 
 def _finish(decoder: Base64StreamDecoder, writer: BlobSink) -> DecodedContent:
@@ -193,9 +213,7 @@ def _too_many_attachments(options: ReadOptions) -> LimitExceeded:
     )
 
 
-def _take_head(
-    first: bytes, chunks: Iterator[bytes], limit: int
-) -> tuple[bytes, Iterator[bytes]]:
+def _take_head(first: bytes, chunks: Iterator[bytes], limit: int) -> tuple[bytes, Iterator[bytes]]:
     """Read enough of the start to see the root element and the envelope's prefixes."""
     parts: list[bytes] = [first]
     size = len(first)
@@ -212,7 +230,7 @@ def _take_head(
 def _repair_head(head: bytes, findings: list[Finding]) -> bytes:
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(head) > 1 and head[1:2] == b"\x00"):
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head[:2]:
         raise UnusableInput(
             "M.Encoding", "the package is UTF-16; edXML (QCVN 102:2016) packages must be UTF-8"
         )
@@ -305,8 +323,10 @@ def _syntax_error(exc: etree.XMLSyntaxError) -> UnusableInput:
     message = str(exc.msg or exc)
     where = f"line {line}, column {column}" if line else ""
     if "not proper UTF-8" in message or "encoding" in message.lower():
+        return UnusableInput("M.Encoding", f"the package is not valid UTF-8 ({message})", where)
+    if "Excessive depth" in message:
         return UnusableInput(
-            "M.Encoding", f"the package is not valid UTF-8 ({message})", where
+            "R.Xml.Depth", f"elements are nested deeper than {_LIBXML2_MAX_DEPTH} levels", where
         )
     if "Premature end" in message or "EndTag" in message or "end of data" in message.lower():
         return UnusableInput("M.Xml.Truncated", f"the XML ends too early ({message})", where)
@@ -324,101 +344,110 @@ class DecodedContent:
     padding_inside: bool = False
 
 
-@dataclass(slots=True)
-class _Open:
-    writer: BlobSink
-    decoder: Base64StreamDecoder
-    attachment_index: int
+class _Streamer:
+    """Feeds an lxml pull parser and keeps ``ContentTransferEncoded`` text out of the tree.
 
+    libxml2 builds the tree in C (prefixes and all, exactly as the in-memory path does). After
+    each chunk, the text accumulated so far in an open ``ContentTransferEncoded`` element is
+    handed to a streaming base64 decoder and removed from the tree, so the tree never holds
+    more than one chunk of it. (libxml2 appends text to the element's *current* last child,
+    read afresh on every call, so removing that child between feeds is safe: the next text
+    simply starts a new node.)
+    """
 
-@dataclass
-class _Collector:
-    """lxml parser target: builds the envelope tree, diverts attachment text to blobs."""
+    def __init__(self, blobs: BlobStoreLike, options: ReadOptions) -> None:
+        self.blobs = blobs
+        self.options = options
+        self.parser = etree.XMLPullParser(
+            events=("start", "end"),
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            huge_tree=True,
+            remove_comments=True,
+            remove_pis=True,
+        )
+        self.depth = 0
+        self.root: etree._Element | None = None
+        self.attachments_seen = 0
+        self.contents: dict[int, DecodedContent] = {}
+        """Decoded ``ContentTransferEncoded`` per attachment, by 1-based position in the file."""
+        self._content: etree._Element | None = None
+        self._writer: BlobSink | None = None
+        self._decoder: Base64StreamDecoder | None = None
 
-    blobs: BlobStoreLike
-    options: ReadOptions
-    builder: etree.TreeBuilder = field(default_factory=etree.TreeBuilder)
-    depth: int = 0
-    path: list[str] = field(default_factory=list)
-    open_content: _Open | None = None
-    contents: dict[int, DecodedContent] = field(default_factory=dict)
-    """Decoded ``ContentTransferEncoded`` per attachment, by 1-based position in the file."""
-    attachments_seen: int = 0
-
-    failure: BaseException | None = None
-    """The first exception a callback raised: lxml would otherwise report a later, vaguer one."""
-
-    def start(self, tag: str, attrib: dict[str, str], nsmap: dict[str, str]) -> None:
+    def feed(self, chunk: bytes) -> None:
         try:
-            self._start(tag, attrib, nsmap)
-        except BaseException as exc:
-            self.failure = self.failure or exc
-            raise
+            self.parser.feed(chunk)
+        except etree.XMLSyntaxError as exc:
+            self._events()  # report what came before the error first (a DOCTYPE, the root)
+            raise _syntax_error(exc) from None
+        self._events()
+        self._drain_text()
 
-    def _start(self, tag: str, attrib: dict[str, str], nsmap: dict[str, str]) -> None:
+    def close(self) -> etree._Element:
+        try:
+            root = self.parser.close()
+        except etree.XMLSyntaxError as exc:
+            self._events()
+            raise _syntax_error(exc) from None
+        self._events()
+        return root
+
+    def _events(self) -> None:
+        for event, element in self.parser.read_events():
+            if not isinstance(element, etree._Element):
+                continue
+            if event == "start":
+                self._start(element)
+            else:
+                self._end(element)
+
+    def _start(self, element: etree._Element) -> None:
         self.depth += 1
         if self.depth > self.options.max_depth:
-            raise LimitExceeded(
-                "R.Xml.Depth",
-                f"elements are nested deeper than {self.options.max_depth} levels",
-                "/" + "/".join(self.path[:8]) + "/...",
-            )
-        name = local_name(tag)
-        if self.depth == 1:
-            _check_root(tag)
-        self.path.append(name)
-        self.builder.start(tag, attrib, {prefix or None: uri for prefix, uri in nsmap.items()})
-        if name == "Attachment" and self.depth == 3:
+            raise _too_deep(self.options.max_depth, element)
+        if self.root is None:
+            self.root = element
+            if _has_doctype(element):
+                raise _doctype_refused()
+            _check_root(element.tag)
+            return
+        if self.depth == 3 and element.tag == _ATTACHMENT_TAG:
             self.attachments_seen += 1
             if self.attachments_seen > self.options.max_attachments:
                 raise _too_many_attachments(self.options)
-        if name == "ContentTransferEncoded" and self.depth == 4 and self.path[1] == "AttachmentEncoded":
-            writer = self.blobs.writer(None)
-            self.open_content = _Open(writer, Base64StreamDecoder(writer), self.attachments_seen)
+        elif self.depth == 4 and element.tag == _CONTENT_TAG and self._is_in_attachments(element):
+            self._writer = self.blobs.writer(self.options.max_attachment_bytes)
+            self._decoder = Base64StreamDecoder(self._writer)
+            self._content = element
 
-    def data(self, text: str) -> None:
-        try:
-            self._data(text)
-        except BaseException as exc:
-            self.failure = self.failure or exc
-            raise
+    @staticmethod
+    def _is_in_attachments(element: etree._Element) -> bool:
+        parent = element.getparent()
+        grandparent = parent.getparent() if parent is not None else None
+        return grandparent is not None and grandparent.tag == _ATTACHMENTS_TAG
 
-    def _data(self, text: str) -> None:
-        if self.open_content is not None:
-            self.open_content.decoder.feed(text)
-        else:
-            self.builder.data(text)
-
-    def end(self, tag: str) -> None:
-        try:
-            self._end(tag)
-        except BaseException as exc:
-            self.failure = self.failure or exc
-            raise
-
-    def _end(self, tag: str) -> None:
+    def _end(self, element: etree._Element) -> None:
         self.depth -= 1
-        name = self.path.pop()
-        self.builder.end(tag)
-        current = self.open_content
-        if current is not None and name == "ContentTransferEncoded" and self.depth == 3:
-            self.contents[current.attachment_index] = _finish(current.decoder, current.writer)
-            self.open_content = None
+        if element is self._content:
+            self._drain_text()
+            assert self._decoder is not None and self._writer is not None
+            self.contents[self.attachments_seen] = _finish(self._decoder, self._writer)
+            self._content = self._writer = self._decoder = None
 
-    def doctype(self, name: str, pubid: str | None, system: str | None) -> None:
-        self.failure = self.failure or _doctype_refused()
-        raise self.failure
-
-    def close(self) -> etree._Element:
-        if self.failure is not None:
-            raise self.failure
-        return self.builder.close()
+    def _drain_text(self) -> None:
+        content = self._content
+        if content is not None and content.text:
+            assert self._decoder is not None
+            self._decoder.feed(content.text)
+            content.text = None
 
     def abort(self) -> None:
-        if self.open_content is not None:
+        if self._writer is not None:
             with contextlib.suppress(Exception):
-                self.open_content.writer.abort()
-            self.open_content = None
+                self._writer.abort()
+            self._writer = None
 
 
 def _check_root(tag: str) -> None:

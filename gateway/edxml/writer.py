@@ -14,8 +14,6 @@ import io
 import re
 from typing import BinaryIO, Protocol
 
-from lxml import etree
-
 from gateway.edxml.attachments import encode_base64_chunks
 from gateway.edxml.dates import format_date, format_timestamp
 from gateway.edxml.model import (
@@ -29,11 +27,9 @@ from gateway.edxml.model import (
     StatusPackage,
     TraceHeaderList,
 )
-from gateway.edxml.namespaces import PREFIX, QCVN, XLINK, q
+from gateway.edxml.namespaces import QCVN, XLINK
 
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
-
-_Element = etree._Element
 
 
 class BlobSource(Protocol):
@@ -42,216 +38,276 @@ class BlobSource(Protocol):
     def open(self, ref: str) -> BinaryIO: ...
 
 
-def _sub(parent: _Element, name: str, text: str | None = None) -> _Element:
-    child = etree.SubElement(parent, q(name))
-    if text:
-        child.text = text
-    return child
+_INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+_ATTR_ESCAPES = str.maketrans(
+    {
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        '"': "&quot;",
+        "\n": "&#10;",
+        "\r": "&#13;",
+        "\t": "&#9;",
+    }
+)
 
 
-def _organization(parent: _Element, name: str, org: Organization) -> None:
-    el = _sub(parent, name)
-    _sub(el, "OrganId", org.organ_id)
-    _sub(el, "OrganizationInCharge", org.organization_in_charge)
-    _sub(el, "OrganName", org.organ_name)
-    _sub(el, "OrganAdd", org.organ_add)
-    _sub(el, "Email", org.email)
-    _sub(el, "Telephone", org.telephone)
-    _sub(el, "Fax", org.fax)
-    _sub(el, "Website", org.website)
+_NEEDS_ESCAPING = re.compile("[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
-def _response_for(parent: _Element, rf: ResponseFor) -> None:
-    el = _sub(parent, "ResponseFor")
-    _sub(el, "OrganId", rf.organ_id)
-    _sub(el, "Code", rf.code)
-    _sub(el, "PromulgationDate", format_date(rf.promulgation_date) if rf.promulgation_date else "")
-    _sub(el, "DocumentId", rf.document_id)
+def _text(value: str) -> str:
+    if _NEEDS_ESCAPING.search(value) is None:
+        return value
+    if _INVALID_XML_CHARS.search(value):
+        raise ValueError(f"{value!r} contains characters that XML 1.0 cannot carry")
+    return value.translate(_TEXT_ESCAPES)
 
 
-def _staff_info(parent: _Element, staff: StaffInfo, *, email_first: bool) -> None:
+def _attribute(value: str) -> str:
+    if _INVALID_XML_CHARS.search(value):
+        raise ValueError(f"{value!r} contains characters that XML 1.0 cannot carry")
+    return value.translate(_ATTR_ESCAPES)
+
+
+class _Envelope:
+    """Writes ``edXML:``-prefixed elements, indented two spaces a level, as text.
+
+    Building an lxml tree only to serialise it cost more than reading the package did; the layout
+    is fixed, so the writer emits it directly (escaping text and attributes as lxml would).
+    """
+
+    __slots__ = ("_open", "_pad", "parts")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = [f'<edXML:edXMLEnvelope xmlns:edXML="{QCVN}">']
+        self._open: list[tuple[str, int, str]] = [("edXMLEnvelope", 1, "\n  ")]
+        self._pad = "\n    "  # the envelope sits one level inside the root
+
+    def leaf(self, name: str, text: str = "") -> None:
+        if text:
+            self.parts.append(f"{self._pad}<edXML:{name}>{_text(text)}</edXML:{name}>")
+        else:
+            self.parts.append(f"{self._pad}<edXML:{name}/>")
+
+    def open(self, name: str, attributes: str = "") -> None:
+        self.parts.append(f"{self._pad}<edXML:{name}{attributes}>")
+        self._open.append((name, len(self.parts), self._pad))
+        self._pad += "  "
+
+    def close(self) -> None:
+        name, after_open, pad = self._open.pop()
+        self._pad = pad
+        if len(self.parts) == after_open:  # no children: <edXML:Name/>
+            self.parts[-1] = self.parts[-1][:-1] + "/>"
+        else:
+            self.parts.append(f"{pad}</edXML:{name}>")
+
+    def kept(self, opaque: OpaqueXml) -> None:
+        """A kept-as-is element: exclusive C14N bytes carry their own namespace declarations."""
+        self.parts.append(self._pad + opaque.xml.decode("utf-8"))
+
+    def finish(self) -> bytes:
+        while self._open:
+            self.close()
+        return "".join(self.parts).encode("utf-8")
+
+
+def _organization(w: _Envelope, name: str, org: Organization) -> None:
+    w.open(name)
+    w.leaf("OrganId", org.organ_id)
+    w.leaf("OrganizationInCharge", org.organization_in_charge)
+    w.leaf("OrganName", org.organ_name)
+    w.leaf("OrganAdd", org.organ_add)
+    w.leaf("Email", org.email)
+    w.leaf("Telephone", org.telephone)
+    w.leaf("Fax", org.fax)
+    w.leaf("Website", org.website)
+    w.close()
+
+
+def _response_for(w: _Envelope, rf: ResponseFor) -> None:
+    w.open("ResponseFor")
+    w.leaf("OrganId", rf.organ_id)
+    w.leaf("Code", rf.code)
+    w.leaf("PromulgationDate", format_date(rf.promulgation_date) if rf.promulgation_date else "")
+    w.leaf("DocumentId", rf.document_id)
+    w.close()
+
+
+def _staff_info(w: _Envelope, staff: StaffInfo, *, email_first: bool) -> None:
     """StaffInfo: Bussiness writes Email before Mobile (VNPT library), STATUS the reverse."""
-    el = _sub(parent, "StaffInfo")
-    _sub(el, "Department", staff.department)
-    _sub(el, "Staff", staff.staff)
+    w.open("StaffInfo")
+    w.leaf("Department", staff.department)
+    w.leaf("Staff", staff.staff)
     contact = [("Email", staff.email), ("Mobile", staff.mobile)]
     for name, value in contact if email_first else reversed(contact):
-        _sub(el, name, value)
+        w.leaf(name, value)
     if staff.department_id:
-        _sub(el, "DepartmentId", staff.department_id)
+        w.leaf("DepartmentId", staff.department_id)
     if staff.staff_id:
-        _sub(el, "StaffId", staff.staff_id)
+        w.leaf("StaffId", staff.staff_id)
+    w.close()
 
 
-_MARK_NS = "urn:edoc-gateway:writer"
-_MARK_TAG = f"{{{_MARK_NS}}}kept"
-
-
-def _opaque(parent: _Element, opaque: OpaqueXml) -> None:
-    """Mark where a kept-as-is element goes; its bytes are spliced in after serialisation.
-
-    Inserting it as an element would let lxml re-prefix it (``Signature`` becoming
-    ``edXML:Signature``) and re-indent it; the bytes are exclusive C14N, so they carry every
-    namespace declaration they need and can stand anywhere.
-    """
-    mark = etree.SubElement(parent, _MARK_TAG, nsmap={"kept": _MARK_NS})
-    mark.text = opaque.xml.decode("utf-8")
-
-
-def _splice_opaque(envelope: _Element) -> bytes:
-    """Serialise the envelope, replacing each mark (in document order) by the kept bytes."""
-    kept = [(mark.text or "").encode("utf-8") for mark in envelope.iter(_MARK_TAG)]
-    data = etree.tostring(envelope, encoding="UTF-8")
-    if not kept:
-        return data
-    opening, closing = b'<kept:kept xmlns:kept="%s">' % _MARK_NS.encode(), b"</kept:kept>"
-    parts: list[bytes] = []
-    position = 0
-    for xml in kept:
-        start = data.index(opening, position)
-        parts += [data[position:start], xml]
-        position = data.index(closing, start) + len(closing)
-    parts.append(data[position:])
-    return b"".join(parts)
-
-
-def _business(parent: _Element, business: Business) -> None:
-    el = _sub(parent, "Bussiness")
+def _business(w: _Envelope, business: Business) -> None:
+    w.open("Bussiness")
     if business.document_id:
-        _sub(el, "DocumentId", business.document_id)
-    _sub(el, "BussinessDocType", str(int(business.doc_type)))
-    _sub(el, "BussinessDocReason", business.reason)
-    _sub(el, "Paper", business.paper)
+        w.leaf("DocumentId", business.document_id)
+    w.leaf("BussinessDocType", str(int(business.doc_type)))
+    w.leaf("BussinessDocReason", business.reason)
+    w.leaf("Paper", business.paper)
     if business.document_info is not None:
-        info = _sub(el, "BussinessDocumentInfo")
-        _sub(info, "DocumentInfo", business.document_info.document_info)
-        _sub(info, "DocumentReceiver", business.document_info.document_receiver)
-        receivers = _sub(info, "ReceiverList")
+        w.open("BussinessDocumentInfo")
+        w.leaf("DocumentInfo", business.document_info.document_info)
+        w.leaf("DocumentReceiver", business.document_info.document_receiver)
+        w.open("ReceiverList")
         for receiver in business.document_info.receivers:
-            r = _sub(receivers, "Receiver")
-            _sub(r, "OrganId", receiver.organ_id)
-            _sub(r, "ReceiverType", str(int(receiver.receiver_type)))
+            w.open("Receiver")
+            w.leaf("OrganId", receiver.organ_id)
+            w.leaf("ReceiverType", str(int(receiver.receiver_type)))
+            w.close()
+        w.close()
+        w.close()
     if business.replacements:
-        replacements = _sub(el, "ReplacementInfoList")
+        w.open("ReplacementInfoList")
         for replacement in business.replacements:
-            r = _sub(replacements, "ReplacementInfo")
-            _sub(r, "DocumentId", replacement.document_id)
-            organs = _sub(r, "OrganIdList")
+            w.open("ReplacementInfo")
+            w.leaf("DocumentId", replacement.document_id)
+            w.open("OrganIdList")
             for organ_id in replacement.organ_ids:
-                _sub(organs, "OrganId", organ_id)
+                w.leaf("OrganId", organ_id)
+            w.close()
+            w.close()
+        w.close()
     if business.staff_info is not None:
-        _staff_info(el, business.staff_info, email_first=True)
+        _staff_info(w, business.staff_info, email_first=True)
+    w.close()
 
 
-def _trace_header_list(parent: _Element, trace: TraceHeaderList) -> None:
-    el = _sub(parent, "TraceHeaderList")
+def _trace_header_list(w: _Envelope, trace: TraceHeaderList) -> None:
+    w.open("TraceHeaderList")
     for header in trace.trace_headers:
-        h = _sub(el, "TraceHeader")
+        w.open("TraceHeader")
         if header.organ_id:
-            _sub(h, "OrganId", header.organ_id)
-        _sub(h, "Timestamp", format_timestamp(header.timestamp) if header.timestamp else "")
-    _business(el, trace.business)
+            w.leaf("OrganId", header.organ_id)
+        w.leaf("Timestamp", format_timestamp(header.timestamp) if header.timestamp else "")
+        w.close()
+    _business(w, trace.business)
+    w.close()
 
 
-def _document_header(parent: _Element, pkg: DocumentPackage) -> None:
+def _document_header(w: _Envelope, pkg: DocumentPackage) -> None:
     h = pkg.header
-    mh = _sub(parent, "MessageHeader")
-    _organization(mh, "From", h.from_)
+    w.open("MessageHeader")
+    _organization(w, "From", h.from_)
     for to in h.to:
-        _organization(mh, "To", to)
+        _organization(w, "To", to)
     if h.document_id:
-        _sub(mh, "DocumentId", h.document_id)
-    code = _sub(mh, "Code")
-    _sub(code, "CodeNumber", h.code.code_number)
-    _sub(code, "CodeNotation", h.code.code_notation)
-    info = _sub(mh, "PromulgationInfo")
-    _sub(info, "Place", h.promulgation_info.place)
+        w.leaf("DocumentId", h.document_id)
+    w.open("Code")
+    w.leaf("CodeNumber", h.code.code_number)
+    w.leaf("CodeNotation", h.code.code_notation)
+    w.close()
+    w.open("PromulgationInfo")
+    w.leaf("Place", h.promulgation_info.place)
     date = h.promulgation_info.promulgation_date
-    _sub(info, "PromulgationDate", format_date(date) if date else "")
-    doc_type = _sub(mh, "DocumentType")
-    _sub(doc_type, "Type", h.document_type.type)
+    w.leaf("PromulgationDate", format_date(date) if date else "")
+    w.close()
+    w.open("DocumentType")
+    w.leaf("Type", h.document_type.type)
     if h.document_type.type_detail:
-        _sub(doc_type, "TypeDetail", h.document_type.type_detail)
-    _sub(doc_type, "TypeName", h.document_type.type_name)
-    _sub(mh, "Subject", h.subject)
-    _sub(mh, "Content", h.content)
-    signer = _sub(mh, "SignerInfo")
-    _sub(signer, "Competence", h.signer_info.competence)
-    _sub(signer, "Position", h.signer_info.position)
-    _sub(signer, "FullName", h.signer_info.full_name)
-    _sub(mh, "DueDate", format_date(h.due_date) if h.due_date else "")
-    other = _sub(mh, "OtherInfo")
+        w.leaf("TypeDetail", h.document_type.type_detail)
+    w.leaf("TypeName", h.document_type.type_name)
+    w.close()
+    w.leaf("Subject", h.subject)
+    w.leaf("Content", h.content)
+    w.open("SignerInfo")
+    w.leaf("Competence", h.signer_info.competence)
+    w.leaf("Position", h.signer_info.position)
+    w.leaf("FullName", h.signer_info.full_name)
+    w.close()
+    w.leaf("DueDate", format_date(h.due_date) if h.due_date else "")
     o = h.other_info
-    _sub(other, "Priority", str(int(o.priority)))
-    _sub(other, "SphereOfPromulgation", o.sphere_of_promulgation)
-    _sub(other, "TyperNotation", o.typer_notation)
-    _sub(other, "PromulgationAmount", "" if o.promulgation_amount is None else str(o.promulgation_amount))
-    _sub(other, "PageAmount", "" if o.page_amount is None else str(o.page_amount))
+    w.open("OtherInfo")
+    w.leaf("Priority", str(int(o.priority)))
+    w.leaf("SphereOfPromulgation", o.sphere_of_promulgation)
+    w.leaf("TyperNotation", o.typer_notation)
+    w.leaf(
+        "PromulgationAmount", "" if o.promulgation_amount is None else str(o.promulgation_amount)
+    )
+    w.leaf("PageAmount", "" if o.page_amount is None else str(o.page_amount))
     if o.direction is not None:
-        _sub(other, "Direction", "true" if o.direction else "false")
-    appendixes = _sub(other, "Appendixes")
+        w.leaf("Direction", "true" if o.direction else "false")
+    w.open("Appendixes")
     for appendix in o.appendixes:
-        _sub(appendixes, "Appendix", appendix)
+        w.leaf("Appendix", appendix)
+    w.close()
     if o.reply_fors is not None:
-        _opaque(other, o.reply_fors)
+        w.kept(o.reply_fors)
     if o.reference_codes is not None:
-        _opaque(other, o.reference_codes)
+        w.kept(o.reference_codes)
+    w.close()
     for rf in h.response_for:
-        _response_for(mh, rf)
-    _sub(mh, "SteeringType", str(int(h.steering_type)))
+        _response_for(w, rf)
+    w.leaf("SteeringType", str(int(h.steering_type)))
     if h.response_for_task:
-        task = _sub(mh, "ResponseForTask")
+        w.open("ResponseForTask")
         for task_code in h.response_for_task:
-            _sub(task, "TaskCode", task_code)
+            w.leaf("TaskCode", task_code)
+        w.close()
     if h.application_type:
-        _sub(mh, "ApplicationType", h.application_type)
-    places = _sub(mh, "ToPlaces")
+        w.leaf("ApplicationType", h.application_type)
+    w.open("ToPlaces")
     for place in h.to_places:
-        _sub(places, "Place", place)
+        w.leaf("Place", place)
+    w.close()
+    w.close()
 
 
-def _status_header(parent: _Element, pkg: StatusPackage) -> None:
+def _status_header(w: _Envelope, pkg: StatusPackage) -> None:
     h = pkg.header
-    mh = _sub(parent, "MessageHeader")
-    _organization(mh, "From", h.from_)
+    w.open("MessageHeader")
+    _organization(w, "From", h.from_)
     if h.response_for is not None:
-        _response_for(mh, h.response_for)
-    _staff_info(mh, h.staff_info, email_first=False)
-    _sub(mh, "StatusCode", h.status_code.value)
-    _sub(mh, "Description", h.description)
-    _sub(mh, "Timestamp", format_timestamp(h.timestamp) if h.timestamp else "")
+        _response_for(w, h.response_for)
+    _staff_info(w, h.staff_info, email_first=False)
+    w.leaf("StatusCode", h.status_code.value)
+    w.leaf("Description", h.description)
+    w.leaf("Timestamp", format_timestamp(h.timestamp) if h.timestamp else "")
+    w.close()
 
 
-def build_envelope(pkg: Package) -> _Element:
-    """The ``edXML:edXMLEnvelope`` element of a package, ready to serialise."""
-    envelope = etree.Element(q("edXMLEnvelope"), nsmap={PREFIX: QCVN})
-    header = _sub(envelope, "edXMLHeader")
-    if isinstance(pkg, StatusPackage):
-        _status_header(header, pkg)
-    else:
-        _document_header(header, pkg)
-        _trace_header_list(header, pkg.trace)
-    if pkg.signature is not None:
-        _opaque(header, pkg.signature)
-    if isinstance(pkg, DocumentPackage):
-        body = _sub(envelope, "edXMLBody")
-        manifest = _sub(body, "edXMLManifest")
-        manifest.set("version", pkg.manifest_version or "1.0")
-        for ref in pkg.references:
-            r = etree.SubElement(manifest, q("Reference"), nsmap={"xlink": XLINK} if ref.xlink else None)
-            for name, value in ref.xlink:
-                r.set(f"{{{XLINK}}}{name}", value)
-            _sub(r, "ContentId", f"cid:{ref.content_id}")
-            _sub(r, "ContentType", ref.content_type)
-            _sub(r, "Description", ref.description)
-            _sub(r, "AttachmentName", ref.attachment_name)
-    etree.indent(envelope, space="  ", level=1)
-    return envelope
+def _manifest(w: _Envelope, pkg: DocumentPackage) -> None:
+    w.open("edXMLBody")
+    w.open("edXMLManifest", f' version="{_attribute(pkg.manifest_version or "1.0")}"')
+    for ref in pkg.references:
+        attributes = "".join(f' xlink:{name}="{_attribute(value)}"' for name, value in ref.xlink)
+        w.open("Reference", f' xmlns:xlink="{XLINK}"{attributes}' if ref.xlink else "")
+        w.leaf("ContentId", f"cid:{ref.content_id}")
+        w.leaf("ContentType", ref.content_type)
+        w.leaf("Description", ref.description)
+        w.leaf("AttachmentName", ref.attachment_name)
+        w.close()
+    w.close()
+    w.close()
 
 
 def envelope_bytes(pkg: Package) -> bytes:
-    """The serialised ``edXMLEnvelope`` (no XML declaration), kept elements spliced in."""
-    return _splice_opaque(build_envelope(pkg))
+    """The serialised ``edXML:edXMLEnvelope`` element (no XML declaration, no trailing newline)."""
+    w = _Envelope()
+    w.open("edXMLHeader")
+    if isinstance(pkg, StatusPackage):
+        _status_header(w, pkg)
+    else:
+        _document_header(w, pkg)
+        _trace_header_list(w, pkg.trace)
+    if pkg.signature is not None:
+        w.kept(pkg.signature)
+    w.close()
+    if isinstance(pkg, DocumentPackage):
+        _manifest(w, pkg)
+    return w.finish()
 
 
 def write_package(
@@ -280,7 +336,10 @@ def write_package(
             if attachment.mime_type:
                 fields.append(("MimeType", attachment.mime_type))
             for name, value in fields:
-                out.write(b"\n      <%s>%s</%s>" % (name.encode(), _escape(value), name.encode()))
+                out.write(
+                    b"\n      <%s>%s</%s>"
+                    % (name.encode(), _text(value).encode("utf-8"), name.encode())
+                )
             out.write(b'\n      <edXML:ContentTransferEncoded xmlns:edXML="%s">' % QCVN.encode())
             if with_content and attachment.encoded.size:
                 if blobs is None:
@@ -291,18 +350,6 @@ def write_package(
             out.write(b"</edXML:ContentTransferEncoded>\n    </Attachment>")
         out.write(b"\n  </AttachmentEncoded>")
     out.write(b"\n</edXML>\n")
-
-
-_INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
-def _escape(value: str) -> bytes:
-    """Element text for the hand-written attachment section (the envelope goes through lxml)."""
-    if _INVALID_XML_CHARS.search(value):
-        raise ValueError(f"{value!r} contains characters that XML 1.0 cannot carry")
-    return (
-        value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").encode("utf-8")
-    )
 
 
 def package_bytes(pkg: Package, blobs: BlobSource | None, *, with_content: bool = True) -> bytes:

@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import os
 import re
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -32,9 +32,9 @@ class BlobWriter:
     def __init__(self, store: FileBlobStore, max_size: int | None = None) -> None:
         self._store = store
         self._max_size = max_size
-        fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix="blob-")
+        self._tmp_path = os.path.join(store.tmp_dir, f"blob-{secrets.token_hex(12)}")
+        fd = os.open(self._tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
         self._file = os.fdopen(fd, "wb")
-        self._tmp_path = Path(name)
         self._hash = hashlib.sha256()
         self._size = 0
         self._done = False
@@ -64,13 +64,14 @@ class BlobWriter:
             self._file.close()
             digest = self._hash.hexdigest()
             final = self._store.path_for(digest)
-            if final.exists():
-                self._tmp_path.unlink()
-            else:
+            try:
+                # Same address means same bytes: replacing an existing blob changes nothing.
+                os.replace(self._tmp_path, final)
+            except FileNotFoundError:
                 final.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(self._tmp_path, final)
-                if self._store.durable:
-                    _fsync_dir(final.parent)
+            if self._store.durable:
+                _fsync_dir(final.parent)
         except OSError as exc:
             self._discard()
             raise StorageError("M.Blob.Write", f"could not store blob: {exc}") from exc
@@ -85,7 +86,7 @@ class BlobWriter:
         with contextlib.suppress(OSError):
             self._file.close()
         with contextlib.suppress(FileNotFoundError):
-            self._tmp_path.unlink()
+            os.unlink(self._tmp_path)
 
     def __enter__(self) -> BlobWriter:
         return self
@@ -113,7 +114,9 @@ class FileBlobStore:
         try:
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StorageError("M.Blob.Root", f"cannot use blob directory {self.root}: {exc}") from exc
+            raise StorageError(
+                "M.Blob.Root", f"cannot use blob directory {self.root}: {exc}"
+            ) from exc
 
     def clean_temporary(self) -> int:
         """Delete temporary files a crashed writer left behind; returns how many."""
