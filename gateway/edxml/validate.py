@@ -1,7 +1,9 @@
 """Validate an edXML package: the XSD of the writer's layout, then the rules an XSD cannot express.
 
 Three layers, each producing :class:`~gateway.errors.Finding` objects with the field's codes
-(``N.`` missing, ``R.`` out of range, ``M.`` malformed or a broken rule, ``W.`` warning):
+(``N.`` missing, ``R.`` out of range, ``M.`` malformed or a broken rule). A rule that only warns
+(an axis-made TraceHeader, a revoke naming its document the VPCP-sample way) keeps the code of
+the problem and carries ``Severity.WARNING``; the reader's repairs are its ``W.`` warnings.
 
 1. What the lenient reader recorded (``pkg.errors``/``pkg.warnings``).
 2. :func:`schema_findings`: the strict writer's output (``xsd/edxml-document.xsd`` or
@@ -130,17 +132,24 @@ class _Compiled:
 
 
 _COMPILE_LOCK = threading.Lock()
+_COMPILED: dict[str, _Compiled] = {}
 
 
-@functools.cache
 def _compiled(kind: str) -> _Compiled:
+    """The compiled schema of ``kind``, compiled on first use, exactly once per process."""
+    found = _COMPILED.get(kind)
+    if found is not None:
+        return found
     if kind not in _SCHEMA_FILES:
         raise ValueError(f"unknown schema kind {kind!r}; expected 'document' or 'status'")
     with _COMPILE_LOCK:
-        document = _load_schema_document(xsd_directory(), _SCHEMA_FILES[kind])
-        xsd = etree.XMLSchema(document.getroottree())
-        children, pattern_types = _describe_xsd(document)
-        return _Compiled(xsd, threading.Lock(), children, pattern_types)
+        found = _COMPILED.get(kind)
+        if found is None:
+            document = _load_schema_document(xsd_directory(), _SCHEMA_FILES[kind])
+            xsd = etree.XMLSchema(document.getroottree())
+            children, pattern_types = _describe_xsd(document)
+            found = _COMPILED[kind] = _Compiled(xsd, threading.Lock(), children, pattern_types)
+    return found
 
 
 def schema(kind: SchemaKind) -> etree.XMLSchema:
@@ -151,17 +160,15 @@ def schema(kind: SchemaKind) -> etree.XMLSchema:
 def _describe_xsd(
     root: etree._Element,
 ) -> tuple[dict[str, tuple[tuple[str, bool], ...]], dict[str, str]]:
-    """Walk the schema documents once: content models by element name, patterns by type."""
+    """Walk the schema once: content models by element name, simple types by pattern."""
     xs = f"{{{_XS}}}"
     complex_types: dict[str, etree._Element] = {}
     pattern_types: dict[str, str] = {}
-    globals_: list[etree._Element] = []
     for ct in root.iterchildren(f"{xs}complexType"):
         complex_types[ct.get("name", "")] = ct
     for st in root.iterchildren(f"{xs}simpleType"):
         for pattern in st.iter(f"{xs}pattern"):
             pattern_types[pattern.get("value", "")] = st.get("name", "")
-    globals_.extend(root.iterchildren(f"{xs}element"))
 
     children: dict[str, tuple[tuple[str, bool], ...]] = {}
 
@@ -188,7 +195,7 @@ def _describe_xsd(
         for particle in particles:
             visit(particle)
 
-    for element in globals_:
+    for element in root.iterchildren(f"{xs}element"):
         visit(element)
     return children, pattern_types
 
