@@ -1,0 +1,212 @@
+"""The content-addressed blob store: addressing, atomic commit, limits, crash leftovers."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import pytest
+
+from gateway.edxml.model import EMPTY_SHA256, BlobRef
+from gateway.errors import LimitExceeded, StorageError
+from gateway.store.blobs import CHUNK, FileBlobStore
+from tests.fixtures.packages import tmp_leftovers
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def blob_files(store: FileBlobStore) -> list[Path]:
+    return sorted(
+        p for p in store.root.rglob("*") if p.is_file() and store.tmp_dir not in p.parents
+    )
+
+
+def test_address_is_sha256_and_size(blob_store: FileBlobStore) -> None:
+    data = "Văn bản điện tử".encode() * 100
+    ref = blob_store.put_bytes(data)
+    assert ref == BlobRef(sha(data), len(data))
+    assert blob_store.read_bytes(ref) == data
+    assert blob_store.read_bytes(ref.sha256) == data
+    assert blob_store.contains(ref) and blob_store.contains(ref.sha256)
+
+
+def test_path_layout(blob_store: FileBlobStore) -> None:
+    data = b"%PDF-1.4 layout"
+    ref = blob_store.put_bytes(data)
+    digest = sha(data)
+    expected = blob_store.root / digest[:2] / digest[2:4] / digest
+    assert blob_store.path_for(digest) == expected
+    assert expected.is_file() and expected.read_bytes() == data
+    assert blob_files(blob_store) == [expected]
+    assert ref.sha256 == expected.name
+
+
+def test_same_content_is_stored_once(blob_store: FileBlobStore) -> None:
+    data = b"same bytes from two senders"
+    first = blob_store.put_bytes(data)
+    second = blob_store.put_stream(io.BytesIO(data))
+    with blob_store.writer() as w:
+        w.write(data[:5])
+        w.write(data[5:])
+        third = w.commit()
+    assert first == second == third
+    assert len(blob_files(blob_store)) == 1
+    assert tmp_leftovers(blob_store) == []
+    other = blob_store.put_bytes(data + b"!")
+    assert other != first and len(blob_files(blob_store)) == 2
+
+
+def test_empty_blob(blob_store: FileBlobStore) -> None:
+    ref = blob_store.put_bytes(b"")
+    assert ref == BlobRef(EMPTY_SHA256, 0)
+    assert blob_store.read_bytes(ref) == b""
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_commit_is_atomic(tmp_path: Path, durable: bool) -> None:
+    store = FileBlobStore(tmp_path / "store", durable=durable)
+    data = b"x" * 1000
+    final = store.path_for(sha(data))
+    writer = store.writer()
+    writer.write(data[:400])
+    assert not final.exists(), "nothing may appear under the final name before commit"
+    assert len(tmp_leftovers(store)) == 1
+    writer.write(data[400:])
+    assert not final.exists()
+    ref = writer.commit()
+    assert final.is_file() and final.read_bytes() == data
+    assert ref == BlobRef(sha(data), 1000)
+    assert tmp_leftovers(store) == []
+
+
+def test_abort_leaves_nothing(blob_store: FileBlobStore) -> None:
+    writer = blob_store.writer()
+    writer.write(b"half a file")
+    writer.abort()
+    writer.abort()  # idempotent
+    assert tmp_leftovers(blob_store) == []
+    assert blob_files(blob_store) == []
+    with pytest.raises(StorageError) as info:
+        writer.write(b"more")
+    assert info.value.code == "M.Blob.Closed"
+    with pytest.raises(StorageError):
+        writer.commit()
+
+
+def test_exception_inside_with_aborts(blob_store: FileBlobStore) -> None:
+    with pytest.raises(RuntimeError), blob_store.writer() as w:
+        w.write(b"partial")
+        raise RuntimeError("sender hung up")
+    assert tmp_leftovers(blob_store) == []
+    assert blob_files(blob_store) == []
+
+
+def test_commit_twice_is_refused(blob_store: FileBlobStore) -> None:
+    writer = blob_store.writer()
+    writer.write(b"a")
+    writer.commit()
+    with pytest.raises(StorageError) as info:
+        writer.commit()
+    assert info.value.code == "M.Blob.Closed"
+    with pytest.raises(StorageError):
+        writer.write(b"b")
+
+
+@pytest.mark.parametrize("pieces", [[11], [5, 6], [10, 1, 0]])
+def test_max_size_exceeded(blob_store: FileBlobStore, pieces: list[int]) -> None:
+    writer = blob_store.writer(max_size=10)
+    with pytest.raises(LimitExceeded) as info:
+        for n in pieces:
+            writer.write(b"z" * n)
+    assert info.value.code == "R.Attachment.Size"
+    assert "10" in info.value.message
+    assert tmp_leftovers(blob_store) == []
+    assert blob_files(blob_store) == []
+    with pytest.raises(StorageError):
+        writer.commit()
+
+
+def test_max_size_exactly_reached_is_fine(blob_store: FileBlobStore) -> None:
+    writer = blob_store.writer(max_size=10)
+    writer.write(b"0123456789")
+    assert writer.commit().size == 10
+
+
+def test_put_stream_with_limit(blob_store: FileBlobStore) -> None:
+    data = b"\x00" * (CHUNK + 10)
+    with pytest.raises(LimitExceeded):
+        blob_store.put_stream(io.BytesIO(data), max_size=CHUNK)
+    assert tmp_leftovers(blob_store) == [] and blob_files(blob_store) == []
+    ref = blob_store.put_stream(io.BytesIO(data), max_size=len(data))
+    assert ref == BlobRef(sha(data), len(data))
+    assert b"".join(blob_store.iter_chunks(ref, size=1000)) == data
+    assert [len(c) for c in blob_store.iter_chunks(ref)] == [CHUNK, 10]
+
+
+def test_clean_temporary(tmp_path: Path) -> None:
+    store = FileBlobStore(tmp_path / "s", durable=False)
+    crashed = [store.writer() for _ in range(3)]
+    for w in crashed:
+        w.write(b"interrupted upload")
+    (store.tmp_dir / "blob-leftover-from-last-run").write_bytes(b"x")
+    (store.tmp_dir / "not-ours.txt").write_bytes(b"keep")
+    assert len(tmp_leftovers(store)) == 5
+    assert store.clean_temporary() == 4
+    assert tmp_leftovers(store) == ["not-ours.txt"]
+    assert store.clean_temporary() == 0
+    # A fresh store on the same root still works and finds committed blobs.
+    ref = store.put_bytes(b"committed")
+    reopened = FileBlobStore(tmp_path / "s", durable=False)
+    assert reopened.read_bytes(ref) == b"committed"
+
+
+def test_open_missing_blob(blob_store: FileBlobStore) -> None:
+    missing = sha(b"never stored")
+    with pytest.raises(StorageError) as info:
+        blob_store.open(missing)
+    assert info.value.code == "N.Blob"
+    assert missing in info.value.message
+    with pytest.raises(StorageError):
+        blob_store.read_bytes(BlobRef(missing, 12))
+    assert not blob_store.contains(missing)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "",
+        "abc",
+        "../" + "0" * 61,
+        "0" * 63,
+        "0" * 65,
+        "A" * 64,  # upper case is not the canonical form
+        "g" * 64,
+        "0" * 62 + "/x",
+    ],
+)
+def test_bad_address(blob_store: FileBlobStore, address: str) -> None:
+    with pytest.raises(StorageError) as info:
+        blob_store.open(address)
+    assert info.value.code == "M.Blob.Address"
+    with pytest.raises(StorageError):
+        blob_store.path_for(address)
+    with pytest.raises(StorageError):
+        blob_store.contains(address)
+
+
+def test_delete(blob_store: FileBlobStore) -> None:
+    ref = blob_store.put_bytes(b"to delete")
+    blob_store.delete(ref)
+    assert not blob_store.contains(ref)
+    blob_store.delete(ref)  # deleting twice is fine
+
+
+def test_unusable_root(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_bytes(b"not a directory")
+    with pytest.raises(StorageError) as info:
+        FileBlobStore(blocker / "blobs")
+    assert info.value.code == "M.Blob.Root"
