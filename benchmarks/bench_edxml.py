@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -97,15 +98,42 @@ def _make_large_file(path: Path, size: int, workdir: Path) -> None:
     store.delete(ref)
 
 
+def _current_rss() -> int:
+    """Resident set size now, in bytes (Linux)."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+class _RssSampler(threading.Thread):
+    """Samples the current RSS every 5 ms; ``peak`` is the highest value seen."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak = _current_rss()
+        self.running = True
+
+    def run(self) -> None:
+        while self.running:
+            self.peak = max(self.peak, _current_rss())
+            time.sleep(0.005)
+
+    def stop(self) -> int:
+        self.running = False
+        self.join()
+        return max(self.peak, _current_rss())
+
+
 def _child_large(path: str, workdir: str) -> None:
-    """Runs in a child process: read then write, report times and RSS."""
+    """Runs in a child process: read then write, report times and RSS growth over a baseline."""
     store = FileBlobStore(Path(workdir) / "large-dst", durable=False)
     read_package(EXAMPLE, store)  # warm imports and caches before the baseline
-    baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    baseline = _current_rss()
+    sampler = _RssSampler()
+    sampler.start()
     started = time.perf_counter()
     pkg = read_package(path, store)
     read_s = time.perf_counter() - started
-    after_read_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    after_read_peak = sampler.peak
     assert isinstance(pkg, DocumentPackage) and not pkg.errors, pkg.errors
     size = pkg.attachments[0].file.size
     out_path = Path(workdir) / "large-rewritten.edxml"
@@ -113,7 +141,7 @@ def _child_large(path: str, workdir: str) -> None:
     with out_path.open("wb") as out:
         write_package(pkg, out, store)
     write_s = time.perf_counter() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = sampler.stop()
     store.delete(pkg.attachments[0].encoded)
     out_path.unlink()
     print(
@@ -124,8 +152,10 @@ def _child_large(path: str, workdir: str) -> None:
                 "write_s": write_s,
                 "read_mb_s": size / read_s / 1e6,
                 "write_mb_s": size / write_s / 1e6,
-                "rss_growth_read_mb": (after_read_kb - baseline_kb) / 1024,
-                "rss_growth_peak_mb": (peak_kb - baseline_kb) / 1024,
+                "rss_baseline_mb": baseline / 2**20,
+                "rss_growth_read_mb": (after_read_peak - baseline) / 2**20,
+                "rss_growth_peak_mb": (peak - baseline) / 2**20,
+                "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             }
         )
     )

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import functools
+import zipfile
+import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -732,8 +734,6 @@ def _with_content(
     blobs: BlobStoreLike,
     options: ReadOptions,
 ) -> Attachment:
-    from dataclasses import replace
-
     encoded_kind = sniff_kind(decoded.head)
     file_ref, file_kind, unwrapped = decoded.blob, encoded_kind, False
     declared = _DECLARED_KIND.get(attachment.content_type.lower())
@@ -750,7 +750,18 @@ def _with_content(
             try:
                 with blobs.open(decoded.blob) as stream:
                     copy_zip_entry(stream, entry.name, writer)
-            except Exception:
+            except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+                writer.abort()
+                m.error(
+                    "M.Attachment.Zip",
+                    el,
+                    f"the attachment is a zip whose entry {entry.name!r} cannot be read "
+                    f"({exc}); it was kept as the zip itself",
+                )
+                return replace(
+                    attachment, encoded=decoded.blob, file=decoded.blob, file_kind=encoded_kind
+                )
+            except BaseException:
                 writer.abort()
                 raise
             file_ref = writer.commit()

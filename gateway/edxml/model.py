@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import ClassVar, Literal
 
 from gateway.edxml.enums import (
     BusinessDocType,
@@ -257,7 +258,7 @@ class DocumentPackage(_ReadFindings):
     attachments: tuple[Attachment, ...] = ()
     findings: tuple[Finding, ...] = field(default=(), compare=False)
 
-    kind = "document"
+    kind: ClassVar[Literal["document"]] = "document"
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +281,7 @@ class StatusPackage(_ReadFindings):
     signature: OpaqueXml | None = None
     findings: tuple[Finding, ...] = field(default=(), compare=False)
 
-    kind = "status"
+    kind: ClassVar[Literal["status"]] = "status"
 
 
 Package = DocumentPackage | StatusPackage

@@ -63,6 +63,7 @@ DEFAULT_OPTIONS = ReadOptions()
 
 _XML_DECL = re.compile(rb"^<\?xml[^>]*?\?>", re.DOTALL)
 _DECL_ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
 _ATTACHMENTS_TAG = f"{{{QCVN}}}AttachmentEncoded"
 _ATTACHMENT_TAG = f"{{{QCVN}}}Attachment"
 _CONTENT_TAG = f"{{{QCVN}}}ContentTransferEncoded"
@@ -86,6 +87,19 @@ def read_package(
     return _read_stream(source, blobs, options)
 
 
+def _read_up_to(stream: BinaryIO, size: int) -> bytes:
+    """Read ``size`` bytes or up to the end: raw streams and pipes may return less per call."""
+    parts: list[bytes] = []
+    remaining = size
+    while remaining > 0:
+        chunk = stream.read(remaining)
+        if not chunk:
+            break
+        parts.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(parts)
+
+
 def _chunks(stream: BinaryIO, size: int) -> Iterator[bytes]:
     while chunk := stream.read(size):
         yield chunk
@@ -93,7 +107,7 @@ def _chunks(stream: BinaryIO, size: int) -> Iterator[bytes]:
 
 def _read_stream(stream: BinaryIO, blobs: BlobStoreLike, options: ReadOptions) -> Package:
     findings: list[Finding] = []
-    first = stream.read(options.small_input + 1)
+    first = _read_up_to(stream, options.small_input + 1)
     if len(first) <= options.small_input:
         return _read_small(_repair_head(first, findings), blobs, options, findings)
     chunks = _chunks(stream, options.chunk_size)
@@ -126,9 +140,10 @@ def _read_small(
         remove_comments=True,
         remove_pis=True,
     )
-    if b"<!DOCTYPE" in data:
-        # Refuse before libxml2 reads entity declarations (its amplification guard would
-        # otherwise answer first, with a vaguer message than the streaming path gives).
+    doctype = data.find(b"<!DOCTYPE")
+    if doctype != -1 and _FIRST_ELEMENT.search(data, 0, doctype) is None:
+        # A DOCTYPE in the prolog: refuse before libxml2 reads entity declarations (its
+        # amplification guard would otherwise answer first, with a vaguer message).
         raise _doctype_refused()
     try:
         root = etree.fromstring(data, parser)
@@ -318,14 +333,14 @@ def _use_pattern(prefix: str, *, element_only: bool = False) -> re.Pattern[bytes
     return re.compile(rb"(?:<|</|\s)" + name + rb":[A-Za-z_]")
 
 
-def _syntax_error(exc: etree.XMLSyntaxError) -> UnusableInput:
+def _syntax_error(exc: etree.XMLSyntaxError) -> UnusableInput | LimitExceeded:
     line, column = exc.position if exc.position else (0, 0)
     message = str(exc.msg or exc)
     where = f"line {line}, column {column}" if line else ""
     if "not proper UTF-8" in message or "encoding" in message.lower():
         return UnusableInput("M.Encoding", f"the package is not valid UTF-8 ({message})", where)
     if "Excessive depth" in message:
-        return UnusableInput(
+        return LimitExceeded(
             "R.Xml.Depth", f"elements are nested deeper than {_LIBXML2_MAX_DEPTH} levels", where
         )
     if "Premature end" in message or "EndTag" in message or "end of data" in message.lower():

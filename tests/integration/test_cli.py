@@ -140,7 +140,9 @@ def test_extract_refuses_damaged_content(samples_dir: Path, tmp_path: Path) -> N
     assert not (tmp_path / "out").exists()
 
 
-def test_validate_many_files_in_process(samples_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_many_files_in_process(
+    samples_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     files = sorted(str(p) for p in samples_dir.glob("*/*.edxml"))
     code = main(["edxml", "validate", "--quiet", "--no-progress", *files])
     lines = capsys.readouterr().out.splitlines()

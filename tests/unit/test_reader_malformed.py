@@ -523,15 +523,6 @@ def test_decoded_attachment_hits_max_attachment_bytes(
     assert exc.code == "R.Attachment.Size"
 
 
-BUG_DEPTH_CLASS = (
-    "BUG: gateway/edxml/reader.py: nesting deeper than the default max_depth (256) raises "
-    "UnusableInput('R.Xml.Depth') on the in-memory path (_syntax_error maps libxml2's "
-    "'Excessive depth') but LimitExceeded('R.Xml.Depth') on the streamed path (_too_deep); "
-    "callers that map LimitExceeded (e.g. to HTTP 413) see a different fault for the same bytes"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=BUG_DEPTH_CLASS)
 @pytest.mark.parametrize("levels", [300, DEPTH])
 def test_depth_error_is_the_same_exception_on_both_paths(
     blob_store: FileBlobStore, levels: int

@@ -12,7 +12,6 @@ import base64
 import datetime as dt
 import hashlib
 import zipfile
-import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from gateway.edxml.model import (
     ResponseFor,
     StatusPackage,
 )
-from gateway.errors import Severity, UnusableInput
+from gateway.errors import Severity
 from gateway.store.blobs import FileBlobStore
 from tests.fixtures.edxml_build import (
     BUSSINESS_NEW,
@@ -805,14 +804,6 @@ def test_namespace_is_what_counts_not_the_prefix(blob_store: FileBlobStore) -> N
 
 # -- damaged zip wrappers ------------------------------------------------------------------------
 
-BUG_DAMAGED_ZIP = (
-    "BUG: gateway/edxml/mapping.py _with_content -> attachments.copy_zip_entry: a single-entry "
-    "zip whose central directory is intact but whose entry data or local header is damaged "
-    "(bad CRC-32, garbled deflate data, bad local header offset) makes read_package raise a raw "
-    "zipfile.BadZipFile/OSError instead of keeping the zip as the file with an M. error finding "
-    "(or at least raising a GatewayError)"
-)
-
 
 def _damaged_zip(kind: str) -> bytes:
     import struct
@@ -832,9 +823,6 @@ def _damaged_zip(kind: str) -> bytes:
     return bytes(data)
 
 
-@pytest.mark.xfail(
-    strict=True, raises=(zipfile.BadZipFile, OSError, zlib.error), reason=BUG_DAMAGED_ZIP
-)
 @pytest.mark.parametrize("options", BOTH)
 @pytest.mark.parametrize("kind", ["bad-crc", "garbled-deflate", "bad-local-header-offset"])
 def test_damaged_zip_wrapper_is_reported_not_raised(
@@ -881,23 +869,12 @@ def _pipe_reader(data: bytes, *, buffered: bool):  # type: ignore[no-untyped-def
 
 BIG_ENOUGH = PDF_BYTES + bytes(range(256)) * 600  # the package exceeds one pipe buffer (64 KiB)
 
-BUG_SHORT_READS = (
-    "BUG: gateway/edxml/reader.py _read_stream treats the first stream.read(small_input + 1) "
-    "as the whole input when it returns <= small_input bytes; a raw (unbuffered) binary stream "
-    "such as a pipe or socket returns what has arrived so far, so a valid 200 KB package read "
-    "from open(pipe_fd, 'rb', buffering=0) fails as M.Xml.Truncated"
-)
-
 
 @pytest.mark.parametrize(
     "buffered",
     [
         pytest.param(True, id="buffered-pipe"),
-        pytest.param(
-            False,
-            id="raw-pipe",
-            marks=pytest.mark.xfail(strict=True, raises=UnusableInput, reason=BUG_SHORT_READS),
-        ),
+        pytest.param(False, id="raw-pipe"),
     ],
 )
 def test_package_from_a_pipe(blob_store: FileBlobStore, buffered: bool) -> None:
@@ -932,22 +909,11 @@ def test_path_bytes_and_stream_sources_agree(
 
 # -- markup that only looks like a DOCTYPE -------------------------------------------------------
 
-BUG_DOCTYPE_SCAN = (
-    "BUG: gateway/edxml/reader.py _read_small refuses any input containing the bytes "
-    "b'<!DOCTYPE' anywhere (`if b\"<!DOCTYPE\" in data`), so a valid package that merely "
-    "mentions it in a comment or a CDATA section is refused as M.Xml.Doctype in memory but "
-    "read fine when streamed"
-)
-
 
 @pytest.mark.parametrize(
     "options",
     [
-        pytest.param(
-            IN_MEMORY,
-            id="in-memory",
-            marks=pytest.mark.xfail(strict=True, raises=UnusableInput, reason=BUG_DOCTYPE_SCAN),
-        ),
+        pytest.param(IN_MEMORY, id="in-memory"),
         pytest.param(STREAMED, id="streamed"),
     ],
 )

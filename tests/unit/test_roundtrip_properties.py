@@ -4,9 +4,6 @@ Strategies build random DocumentPackage / StatusPackage models within what the w
 carry: text is Vietnamese-heavy Unicode without XML-invalid characters, stripped (the reader
 strips element text), repeated text items non-empty (the reader drops empty ones), attachments
 hold random non-zip bytes stored in a real blob store (``file`` = ``encoded``).
-
-Carriage returns are left out of text: the writer does not escape them in attachment
-metadata (see the xfail in test_writer.py).
 """
 
 from __future__ import annotations
