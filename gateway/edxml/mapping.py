@@ -13,6 +13,7 @@ import functools
 import zipfile
 import zlib
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
 
 from lxml import etree
