@@ -40,12 +40,12 @@ EXAMPLE = ROOT / "gateway" / "examples" / "quickstart-document.edxml"
 
 
 def _ten_kb_packages(count: int, store: FileBlobStore) -> list[bytes]:
-    """Distinct ~10 KB packages: the bundled example with a fresh 6.5 KB PDF-like attachment."""
+    """Distinct ~10 KB packages: the bundled example with a fresh 3.7 KB PDF-like attachment."""
     base = read_package(EXAMPLE, store)
     assert isinstance(base, DocumentPackage)
     packages = []
     for i in range(count):
-        ref = store.put_bytes(b"%PDF-1.4\n" + os.urandom(6500))
+        ref = store.put_bytes(b"%PDF-1.4\n" + os.urandom(3700))
         attachment = dataclasses.replace(
             base.attachments[0], content_id=f"att-{i}", encoded=ref, file=ref, file_kind="pdf"
         )
@@ -57,23 +57,35 @@ def _ten_kb_packages(count: int, store: FileBlobStore) -> list[bytes]:
 
 def bench_small(runs: int, count: int, workdir: Path, durable: bool) -> dict[str, object]:
     rates, sizes = [], []
+    stages: dict[str, list[float]] = {"read_us": [], "validate_us": [], "write_us": []}
     for run in range(runs):
         store = FileBlobStore(workdir / f"small-{run}-{durable}", durable=durable)
         packages = _ten_kb_packages(count, store)
         sizes.append(statistics.mean(len(p) for p in packages))
+        spent = dict.fromkeys(stages, 0.0)
         started = time.perf_counter()
         for data in packages:
+            t0 = time.perf_counter()
             pkg = read_package(data, store)
+            t1 = time.perf_counter()
             findings = validate(pkg)
-            assert not any(f.is_error for f in findings), findings
+            t2 = time.perf_counter()
             package_bytes(pkg, store)
+            t3 = time.perf_counter()
+            spent["read_us"] += t1 - t0
+            spent["validate_us"] += t2 - t1
+            spent["write_us"] += t3 - t2
+            assert not any(f.is_error for f in findings), findings
         elapsed = time.perf_counter() - started
         rates.append(count / elapsed)
+        for key, total in spent.items():
+            stages[key].append(total / count * 1e6)
     return {
         "packages_per_s_median": statistics.median(rates),
         "runs": [round(r) for r in rates],
         "package_bytes": round(statistics.mean(sizes)),
         "durable": durable,
+        **{key: round(statistics.median(values)) for key, values in stages.items()},
     }
 
 
@@ -223,8 +235,14 @@ def main() -> None:
         workdir = Path(tmp)
         report: dict[str, object] = {"machine": _machine()}
         if args.only in (None, "small"):
-            report["small_fsync_off"] = bench_small(args.runs, args.packages, workdir, False)
-            report["small_fsync_on"] = bench_small(
+            shm = Path("/dev/shm")
+            if shm.is_dir() and os.access(shm, os.W_OK):
+                with tempfile.TemporaryDirectory(prefix="edoc-bench-", dir=shm) as ram:
+                    report["small_tmpfs_blobs"] = bench_small(
+                        args.runs, args.packages, Path(ram), False
+                    )
+            report["small_disk_blobs"] = bench_small(args.runs, args.packages, workdir, False)
+            report["small_disk_blobs_fsync"] = bench_small(
                 args.runs, max(args.packages // 4, 10), workdir, True
             )
         if args.only in (None, "large"):
