@@ -61,6 +61,7 @@ if TYPE_CHECKING:
 
 _Element = etree._Element
 E = TypeVar("E", bound=enum.Enum)
+W = TypeVar("W", dt.date, dt.datetime)
 
 _ORG_FIELDS = (
     "OrganId",
@@ -249,37 +250,33 @@ class _Mapper:
                 )
 
     # -- typed values -----------------------------------------------------------------------
-    def date(self, el: _Element | None, name: str) -> dt.date | None:
+    def _moment(
+        self,
+        el: _Element | None,
+        name: str,
+        parse: Callable[[str], tuple[W, bool]],
+        form: str,
+        show: str,
+    ) -> W | None:
+        """A date or timestamp: canonical text silently, other known forms with a warning."""
         found = self.child(el, name)
         raw = _text(found)
         if found is None or not raw:
             return None
         try:
-            value, exact = parse_date(raw)
+            value, exact = parse(raw)
         except DateFormatError as exc:
-            self.error(f"M.{code_path(found)}", found, f"{exc}; expected yyyy/MM/dd")
+            self.error(f"M.{code_path(found)}", found, f"{exc}; expected {form}")
             return None
         if not exact:
-            self.warn(f"W.{code_path(found)}", found, f"date {raw!r} read as {value:%Y/%m/%d}")
+            self.warn(f"W.{code_path(found)}", found, f"{raw!r} read as {value:{show}}")
         return value
 
+    def date(self, el: _Element | None, name: str) -> dt.date | None:
+        return self._moment(el, name, parse_date, "yyyy/MM/dd", "%Y/%m/%d")
+
     def timestamp(self, el: _Element | None, name: str) -> dt.datetime | None:
-        found = self.child(el, name)
-        raw = _text(found)
-        if found is None or not raw:
-            return None
-        try:
-            value, exact = parse_timestamp(raw)
-        except DateFormatError as exc:
-            self.error(f"M.{code_path(found)}", found, f"{exc}; expected yyyy/MM/dd HH:mm:ss")
-            return None
-        if not exact:
-            self.warn(
-                f"W.{code_path(found)}",
-                found,
-                f"timestamp {raw!r} read as {value:%Y/%m/%d %H:%M:%S}",
-            )
-        return value
+        return self._moment(el, name, parse_timestamp, "yyyy/MM/dd HH:mm:ss", "%Y/%m/%d %H:%M:%S")
 
     def integer(self, el: _Element | None, name: str) -> int | None:
         found = self.child(el, name)
