@@ -111,3 +111,15 @@ class StorageError(GatewayError):
     """The blob store or the database could not keep what it was given."""
 
     side = FaultSide.SERVER
+
+
+class NotFound(GatewayError):
+    """No such package, delivery or agency visible to the caller (existence is not revealed)."""
+
+    side = FaultSide.CLIENT
+
+
+class PermissionDenied(GatewayError):
+    """The caller is authenticated but may not do this (send as another agency, read its mail)."""
+
+    side = FaultSide.CLIENT

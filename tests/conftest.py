@@ -66,3 +66,46 @@ def make_status() -> Callable[..., StatusPackage]:
 def minimal_status() -> StatusPackage:
     """A valid STATUS 01 package answering the minimal document."""
     return build_status()
+
+
+POSTGRES_DSN_VARIABLE = "GATEWAY_TEST_POSTGRES_DSN"
+
+
+def _postgres_dsn() -> str:
+    dsn = os.environ.get(POSTGRES_DSN_VARIABLE, "")
+    if not dsn:
+        reason = f"{POSTGRES_DSN_VARIABLE} is not set: PostgreSQL tests need a server"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; .ci/run sets it and CI must not skip these tests")
+        pytest.skip(reason)
+    return dsn
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """Gateway settings on a fresh database: a SQLite file, or a new PostgreSQL schema.
+
+    Each PostgreSQL test gets its own schema (dropped afterwards), so tests never see each
+    other's rows and can run against CI's shared ``test`` database.
+    """
+    from gateway.config import Settings
+
+    if request.param == "sqlite":
+        yield Settings(data_dir=tmp_path / "data")
+        return
+    import uuid
+    from urllib.parse import quote
+
+    import psycopg
+
+    dsn = _postgres_dsn()
+    schema = f"edoc_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in dsn else "?"
+    scoped = f"{dsn}{separator}options={quote(f'-csearch_path={schema}')}"
+    try:
+        yield Settings(data_dir=tmp_path / "data", database_dsn=scoped)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')

@@ -32,6 +32,12 @@ from gateway.edxml.namespaces import QCVN, XLINK
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
 
+class Sink(Protocol):
+    """Anything bytes can be written to: a file, a socket wrapper, a blob writer."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+
 class BlobSource(Protocol):
     """What the writer needs from a blob store: the bytes behind an address."""
 
@@ -311,7 +317,7 @@ def envelope_bytes(pkg: Package) -> bytes:
 
 
 def write_package(
-    pkg: Package, out: BinaryIO, blobs: BlobSource | None, *, with_content: bool = True
+    pkg: Package, out: Sink, blobs: BlobSource | None, *, with_content: bool = True
 ) -> None:
     """Serialise a package to a binary stream.
 

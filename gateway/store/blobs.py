@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -118,13 +119,19 @@ class FileBlobStore:
                 "M.Blob.Root", f"cannot use blob directory {self.root}: {exc}"
             ) from exc
 
-    def clean_temporary(self) -> int:
-        """Delete temporary files a crashed writer left behind; returns how many."""
+    def clean_temporary(self, older_than_seconds: float = 3600.0) -> int:
+        """Delete temporary files a crashed writer left behind; returns how many.
+
+        Only files untouched for ``older_than_seconds``: other processes sharing this store
+        (gunicorn workers, a second node) may be writing theirs right now.
+        """
         removed = 0
+        cutoff = time.time() - older_than_seconds
         for leftover in self.tmp_dir.glob("blob-*"):
             with contextlib.suppress(FileNotFoundError):
-                leftover.unlink()
-                removed += 1
+                if leftover.stat().st_mtime <= cutoff:
+                    leftover.unlink()
+                    removed += 1
         return removed
 
     def path_for(self, digest: str) -> Path:

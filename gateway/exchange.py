@@ -1,0 +1,679 @@
+"""The exchange: what the gateway does with packages, whatever protocol brought them.
+
+Adapters (the modern SOAP service, the legacy eDoc dialect, the national-axis connector) call
+these operations with an authenticated agency code. Every accepting operation reads, validates,
+stores the package's blobs, then commits the package, its mailbox deliveries and its trace in one
+transaction; only then is a receipt returned. Nothing is stored for a package that is refused.
+Reads never change state: a client that crashes mid-read can read again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from gateway import __version__
+from gateway.config import Settings
+from gateway.edxml.attachments import sniff_kind
+from gateway.edxml.dates import ICT, format_date, format_timestamp
+from gateway.edxml.enums import BusinessDocType, Priority, StatusCode, SteeringType
+from gateway.edxml.model import (
+    Attachment,
+    Business,
+    Code,
+    DocumentPackage,
+    DocumentType,
+    ManifestReference,
+    MessageHeader,
+    Organization,
+    OtherInfo,
+    Package,
+    PromulgationInfo,
+    ResponseFor,
+    SignerInfo,
+    StaffInfo,
+    StatusHeader,
+    StatusPackage,
+    TraceHeader,
+    TraceHeaderList,
+)
+from gateway.edxml.reader import read_package
+from gateway.edxml.summary import summarize
+from gateway.edxml.validate import validate
+from gateway.edxml.writer import write_package
+from gateway.errors import (
+    Finding,
+    GatewayError,
+    InvalidPackage,
+    NotFound,
+    PermissionDenied,
+    Severity,
+)
+from gateway.security.credentials import Credentials, UsernameToken, load_master_key
+from gateway.store import open_blobs, open_store
+from gateway.store.base import (
+    AgencyRecord,
+    NewPackage,
+    NewTrace,
+    Store,
+    StoredPackage,
+    from_micros,
+    to_micros,
+)
+from gateway.store.blobs import FileBlobStore
+
+Source = bytes | str | os.PathLike[str] | BinaryIO
+MAX_PENDING_PAGE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    package_id: str
+    kind: str
+    received_at: dt.datetime
+    duplicate: bool
+    warnings: tuple[Finding, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingItem:
+    package_id: str
+    kind: str
+    sender: str
+    document_id: str
+    subject: str
+    received_at: dt.datetime
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class PendingPage:
+    items: tuple[PendingItem, ...]
+    next_cursor: str
+    """Pass it back to read on; empty when this page reached the end of the mailbox."""
+
+
+@dataclass(frozen=True, slots=True)
+class PackageContent:
+    package_id: str
+    kind: str
+    sender: str
+    received_at: dt.datetime
+    size: int
+    summary: dict[str, Any]
+    open: Callable[[], BinaryIO]
+    """Opens the package's edXML (the gateway's normalised form)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmResult:
+    package_id: str
+    outcome: str
+    status_package_id: str
+    """The automatic STATUS 01 sent to the sender; empty when none was sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class TraceEntry:
+    status_package_id: str
+    from_agency: str
+    to_agency: str
+    status_code: str
+    description: str
+    status_time: dt.datetime | None
+    recorded_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyInfo:
+    code: str
+    name: str
+    email: str
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceInfo:
+    version: str
+    role: str
+    max_request_bytes: int
+    stream_threshold_bytes: int
+    replay_window_seconds: int
+    password_text_allowed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentInput:
+    name: str
+    content_type: str
+    description: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentFields:
+    """A document described field by field, for clients that cannot build edXML."""
+
+    to: tuple[str, ...]
+    subject: str
+    code_number: str
+    code_notation: str
+    promulgation_date: dt.date
+    place: str = ""
+    type: str = "1"
+    type_name: str = "Công văn"
+    content: str = ""
+    signer_competence: str = ""
+    signer_position: str = ""
+    signer_full_name: str = ""
+    priority: int = 0
+    due_date: dt.date | None = None
+    document_id: str = ""
+    steering_type: int = 1
+    attachments: tuple[AttachmentInput, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StatusFields:
+    """A status described field by field."""
+
+    response_for_organ_id: str
+    response_for_document_id: str
+    status_code: str
+    description: str = ""
+    response_for_code: str = ""
+    response_for_promulgation_date: dt.date | None = None
+    staff_department: str = ""
+    staff_name: str = ""
+    staff_mobile: str = ""
+    staff_email: str = ""
+    timestamp: dt.datetime | None = None
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Exchange:
+    """The gateway's operations over one store and one blob store."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        blobs: FileBlobStore | None = None,
+        clock: Callable[[], dt.datetime] = _utc_now,
+    ) -> None:
+        self.settings = settings
+        self.store = store if store is not None else open_store(settings)
+        self.blobs = blobs if blobs is not None else open_blobs(settings)
+        self.clock = clock
+        self.credentials = Credentials(
+            self.store,
+            load_master_key(self.settings.key_file),
+            replay_window=dt.timedelta(seconds=self.settings.replay_window_seconds),
+            password_text_allowed=self.settings.password_text_allowed,
+        )
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- identity -----------------------------------------------------------------------------
+    def authenticate(self, token: UsernameToken) -> str:
+        return self.credentials.authenticate(token, self.clock())
+
+    def _agency(self, code: str) -> AgencyRecord:
+        record = self.store.get_agency(code)
+        if record is None or not record.enabled:
+            raise PermissionDenied("M.Permission", f"agency {code} is not enabled here")
+        return record
+
+    # -- sending ------------------------------------------------------------------------------
+    def send_document(self, agency: str, source: Source) -> Receipt:
+        pkg = read_package(source, self.blobs)
+        if not isinstance(pkg, DocumentPackage):
+            raise InvalidPackage(
+                [Finding("M.Package.Kind", "/edXML", "this is a STATUS package: use SendStatus")]
+            )
+        return self._accept_document(agency, pkg)
+
+    def send_document_fields(self, agency: str, fields: DocumentFields) -> Receipt:
+        return self._accept_document(agency, self._build_document(agency, fields))
+
+    def send_status(self, agency: str, source: Source) -> Receipt:
+        pkg = read_package(source, self.blobs)
+        if not isinstance(pkg, StatusPackage):
+            raise InvalidPackage(
+                [
+                    Finding(
+                        "M.Package.Kind", "/edXML", "this is a document package: use SendDocument"
+                    )
+                ]
+            )
+        return self._accept_status(agency, pkg)
+
+    def send_status_fields(self, agency: str, fields: StatusFields) -> Receipt:
+        return self._accept_status(agency, self._build_status(agency, fields))
+
+    def _check_valid(self, pkg: Package) -> list[Finding]:
+        findings = validate(pkg, today=self.clock().astimezone(ICT).date())
+        if any(f.is_error for f in findings):
+            raise InvalidPackage(findings)
+        return findings
+
+    def _check_sender(self, agency: str, claimed: str) -> None:
+        if claimed != agency:
+            raise PermissionDenied(
+                "M.MessageHeader.From.OrganId",
+                f"agency {agency} cannot send as {claimed or 'nobody'}: "
+                "From/OrganId must be the authenticated agency",
+                "/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/From/OrganId",
+            )
+
+    def _check_recipients(self, codes: list[str], path: str) -> None:
+        for index, code in enumerate(codes, start=1):
+            record = self.store.get_agency(code)
+            if record is None or not record.enabled:
+                where = f"{path}[{index}]/OrganId" if len(codes) > 1 else f"{path}/OrganId"
+                raise InvalidPackage(
+                    [
+                        Finding(
+                            "R.MessageHeader.To.OrganId",
+                            where,
+                            f"no agency {code} has a mailbox here (unknown or disabled recipient)",
+                        )
+                    ]
+                )
+
+    def _accept_document(self, agency: str, pkg: DocumentPackage) -> Receipt:
+        self._agency(agency)
+        findings = self._check_valid(pkg)
+        self._check_sender(agency, pkg.header.from_.organ_id)
+        recipients = [t.organ_id for t in pkg.header.to]
+        self._check_recipients(recipients, "/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/To")
+        business = int(pkg.trace.business.doc_type)
+        attachments = tuple(
+            sha for a in pkg.attachments for sha in (a.encoded.sha256, a.file.sha256)
+        )
+        return self._accept(
+            pkg,
+            agency,
+            pkg.header.document_id,
+            f"document|{agency}|{pkg.header.document_id}|{business}",
+            recipients,
+            findings,
+            attachments,
+            None,
+        )
+
+    def _accept_status(self, agency: str, pkg: StatusPackage) -> Receipt:
+        self._agency(agency)
+        findings = self._check_valid(pkg)
+        self._check_sender(agency, pkg.header.from_.organ_id)
+        rf = pkg.header.response_for
+        assert rf is not None, "validation refuses a status without ResponseFor"
+        self._check_recipients(
+            [rf.organ_id], "/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/ResponseFor"
+        )
+        trace = NewTrace(
+            document_id=rf.document_id,
+            from_agency=agency,
+            to_agency=rf.organ_id,
+            status_code=pkg.header.status_code.value,
+            description=pkg.header.description,
+            status_time=format_timestamp(pkg.header.timestamp) if pkg.header.timestamp else "",
+        )
+        return self._accept(
+            pkg,
+            agency,
+            rf.document_id,
+            f"status|{agency}|{rf.document_id}|{pkg.header.status_code.value}",
+            [rf.organ_id],
+            findings,
+            (),
+            trace,
+        )
+
+    def _accept(
+        self,
+        pkg: Package,
+        sender: str,
+        document_id: str,
+        identity: str,
+        recipients: list[str],
+        findings: list[Finding],
+        attachment_blobs: tuple[str, ...],
+        trace: NewTrace | None,
+    ) -> Receipt:
+        new = self._new_package(
+            pkg, sender, document_id, identity, recipients, findings, attachment_blobs, trace
+        )
+        stored, duplicate = self.store.accept(new)
+        return _receipt(stored, duplicate)
+
+    def _new_package(
+        self,
+        pkg: Package,
+        sender: str,
+        document_id: str,
+        identity: str,
+        recipients: list[str],
+        findings: list[Finding],
+        attachment_blobs: tuple[str, ...],
+        trace: NewTrace | None,
+    ) -> NewPackage:
+        """Write the normalised package to the blob store and describe it for the database.
+
+        The duplicate key joins the sender, the business identity and the SHA-256 of the
+        normalised package: a resend of the same content is recognised however it was formatted.
+        """
+        writer = self.blobs.writer()
+        try:
+            write_package(pkg, writer, self.blobs)
+        except BaseException:
+            writer.abort()
+            raise
+        blob = writer.commit()
+        warnings = [f.as_dict() for f in findings if f.severity is Severity.WARNING]
+        return NewPackage(
+            package_id=str(uuid.uuid4()),
+            kind=pkg.kind,
+            sender=sender,
+            document_id=document_id,
+            dedupe_key=hashlib.sha256(f"{identity}|{blob.sha256}".encode()).hexdigest(),
+            content_sha256=blob.sha256,
+            blob_sha256=blob.sha256,
+            size=blob.size,
+            received_at=to_micros(self.clock()),
+            summary_json=json.dumps(summarize(pkg), ensure_ascii=False),
+            warnings_json=json.dumps(warnings, ensure_ascii=False),
+            recipients=tuple(recipients),
+            attachment_blobs=attachment_blobs,
+            trace=trace,
+        )
+
+    # -- building packages from fields ---------------------------------------------------------
+    def _organization(self, code: str) -> Organization:
+        record = self.store.get_agency(code)
+        if record is None:
+            return Organization(organ_id=code)
+        return Organization(
+            organ_id=record.code,
+            organization_in_charge=record.name,
+            organ_name=record.name,
+            email=record.email,
+        )
+
+    def _build_document(self, agency: str, f: DocumentFields) -> DocumentPackage:
+        now_ict = self.clock().astimezone(ICT).replace(tzinfo=None, microsecond=0)
+        document_id = f.document_id or (
+            f"{agency},{format_date(f.promulgation_date)},{f.code_number}/{f.code_notation}"
+        )
+        attachments: list[Attachment] = []
+        references: list[ManifestReference] = []
+        for index, item in enumerate(f.attachments, start=1):
+            ref = self.blobs.put_bytes(item.data)
+            content_id = f"{index}-{ref.sha256[:16]}"
+            attachments.append(
+                Attachment(
+                    content_id=content_id,
+                    name=item.name,
+                    description=item.description,
+                    content_type=item.content_type,
+                    encoded=ref,
+                    file=ref,
+                    file_kind=sniff_kind(item.data[:16]),
+                )
+            )
+            references.append(
+                ManifestReference(content_id, item.content_type, item.description, item.name)
+            )
+        try:
+            priority = Priority(f.priority)
+            steering = SteeringType(f.steering_type)
+        except ValueError as exc:
+            raise InvalidPackage([Finding("R.DocumentFields", "", str(exc))]) from None
+        return DocumentPackage(
+            header=MessageHeader(
+                from_=self._organization(agency),
+                to=tuple(self._organization(code.strip()) for code in f.to),
+                document_id=document_id,
+                code=Code(f.code_number, f.code_notation),
+                promulgation_info=PromulgationInfo(f.place, f.promulgation_date),
+                document_type=DocumentType(f.type, "", f.type_name),
+                subject=f.subject,
+                content=f.content,
+                signer_info=SignerInfo(f.signer_competence, f.signer_position, f.signer_full_name),
+                due_date=f.due_date,
+                other_info=OtherInfo(priority=priority),
+                steering_type=steering,
+            ),
+            trace=TraceHeaderList(
+                (TraceHeader(agency, now_ict),),
+                Business(doc_type=BusinessDocType.NEW, reason="Văn bản điện tử mới", paper="0"),
+            ),
+            references=tuple(references),
+            attachments=tuple(attachments),
+        )
+
+    def _build_status(self, agency: str, f: StatusFields) -> StatusPackage:
+        raw = f.status_code.strip()
+        try:
+            code = StatusCode(raw.zfill(2) if raw.isdigit() else raw)
+        except ValueError:
+            allowed = ", ".join(c.value for c in StatusCode)
+            raise InvalidPackage(
+                [
+                    Finding(
+                        "R.StatusFields.StatusCode",
+                        "",
+                        f"status code {raw!r} is not one of {allowed}",
+                    )
+                ]
+            ) from None
+        moment = f.timestamp or self.clock()
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(ICT).replace(tzinfo=None)
+        return StatusPackage(
+            header=StatusHeader(
+                from_=self._organization(agency),
+                response_for=ResponseFor(
+                    f.response_for_organ_id.strip(),
+                    f.response_for_code,
+                    f.response_for_promulgation_date,
+                    f.response_for_document_id,
+                ),
+                staff_info=StaffInfo(
+                    f.staff_department, f.staff_name, f.staff_mobile, f.staff_email
+                ),
+                status_code=code,
+                description=f.description or code.vietnamese,
+                timestamp=moment.replace(microsecond=0),
+            )
+        )
+
+    # -- mailboxes ----------------------------------------------------------------------------
+    def get_pending(self, agency: str, kind: str, limit: int, cursor: str) -> PendingPage:
+        self._agency(agency)
+        if kind not in ("document", "status"):
+            raise GatewayError(
+                "R.GetPending.Kind", f"kind must be document or status, not {kind!r}"
+            )
+        limit = MAX_PENDING_PAGE if limit <= 0 else min(limit, MAX_PENDING_PAGE)
+        try:
+            after = int(cursor) if cursor else 0
+        except ValueError:
+            raise GatewayError(
+                "M.GetPending.Cursor", f"cursor {cursor!r} was not issued by this gateway"
+            ) from None
+        rows = self.store.pending(agency, kind, limit, after)
+        items = tuple(
+            PendingItem(
+                package_id=row.package.package_id,
+                kind=row.package.kind,
+                sender=row.package.sender,
+                document_id=row.package.document_id,
+                subject=str(json.loads(row.package.summary_json).get("subject", "")),
+                received_at=from_micros(row.package.received_at),
+                size=row.package.size,
+            )
+            for row in rows
+        )
+        next_cursor = str(rows[-1].seq) if len(rows) == limit else ""
+        return PendingPage(items, next_cursor)
+
+    def _visible_package(self, agency: str, package_id: str) -> StoredPackage:
+        """A package the agency sent or that was addressed to it; others look absent."""
+        stored = self.store.get_package(package_id)
+        if stored is not None and (
+            stored.sender == agency or self.store.get_delivery(package_id, agency) is not None
+        ):
+            return stored
+        raise NotFound("N.Package", f"no package {package_id} for agency {agency}", "packageId")
+
+    def get_package(self, agency: str, package_id: str) -> PackageContent:
+        self._agency(agency)
+        stored = self._visible_package(agency, package_id)
+        blob = stored.blob_sha256
+        return PackageContent(
+            package_id=stored.package_id,
+            kind=stored.kind,
+            sender=stored.sender,
+            received_at=from_micros(stored.received_at),
+            size=stored.size,
+            summary=json.loads(stored.summary_json),
+            open=lambda: self.blobs.open(blob),
+        )
+
+    def confirm_received(
+        self, agency: str, package_id: str, outcome: str, reason: str
+    ) -> ConfirmResult:
+        receiver = self._agency(agency)
+        if outcome not in ("ok", "failed"):
+            raise GatewayError(
+                "R.ConfirmReceived.Outcome", f"outcome must be ok or failed, not {outcome!r}"
+            )
+        delivery = self.store.get_delivery(package_id, agency)
+        if delivery is None:
+            raise NotFound("N.Package", f"no package {package_id} for agency {agency}", "packageId")
+        followup = None
+        if outcome == "ok" and delivery.state == "pending" and delivery.kind == "document":
+            stored = self.store.get_package(package_id)
+            assert stored is not None
+            followup = self._received_status(receiver, stored)
+        state = "confirmed" if outcome == "ok" else "failed"
+        finished, status = self.store.finish_delivery(
+            package_id, agency, state, reason, to_micros(self.clock()), followup
+        )
+        outcome_now = "ok" if finished.state == "confirmed" else finished.state
+        return ConfirmResult(package_id, outcome_now, status.package_id if status else "")
+
+    def _received_status(self, receiver: AgencyRecord, document: StoredPackage) -> NewPackage:
+        """STATUS 01 "Đã đến" to the sender, as Decree 30/2020 Art. 21 asks the same day."""
+        summary = json.loads(document.summary_json)
+        promulgated = summary.get("promulgation_date")
+        status = self._build_status(
+            receiver.code,
+            StatusFields(
+                response_for_organ_id=document.sender,
+                response_for_document_id=document.document_id,
+                response_for_code=str(summary.get("code", "")),
+                response_for_promulgation_date=(
+                    dt.datetime.strptime(promulgated, "%Y/%m/%d").date() if promulgated else None
+                ),
+                status_code=StatusCode.RECEIVED.value,
+                description="Đã đến: phần mềm QLVB đã nhận văn bản, văn thư chưa xử lý",
+            ),
+        )
+        sender_here = self.store.get_agency(document.sender) is not None
+        trace = NewTrace(
+            document_id=document.document_id,
+            from_agency=receiver.code,
+            to_agency=document.sender,
+            status_code=StatusCode.RECEIVED.value,
+            description=status.header.description,
+            status_time=format_timestamp(status.header.timestamp)
+            if status.header.timestamp
+            else "",
+        )
+        return self._new_package(
+            status,
+            receiver.code,
+            document.document_id,
+            f"status|{receiver.code}|{document.document_id}|01|auto",
+            [document.sender] if sender_here else [],
+            [],
+            (),
+            trace,
+        )
+
+    # -- traces, directory, service -------------------------------------------------------------
+    def get_traces(
+        self,
+        agency: str,
+        document_id: str = "",
+        package_id: str = "",
+        since: dt.datetime | None = None,
+    ) -> list[TraceEntry]:
+        self._agency(agency)
+        if package_id:
+            document_id = self._visible_package(agency, package_id).document_id
+        if not document_id:
+            raise GatewayError("N.GetTraces.DocumentId", "give a documentId or a packageId")
+        start = to_micros(since) if since is not None else 0
+        return [
+            TraceEntry(
+                status_package_id=row.status_package_id,
+                from_agency=row.from_agency,
+                to_agency=row.to_agency,
+                status_code=row.status_code,
+                description=row.description,
+                status_time=(
+                    dt.datetime.strptime(row.status_time, "%Y/%m/%d %H:%M:%S").replace(tzinfo=ICT)
+                    if row.status_time
+                    else None
+                ),
+                recorded_at=from_micros(row.recorded_at),
+            )
+            for row in self.store.traces(agency, document_id, start)
+        ]
+
+    def get_agencies(self, agency: str) -> list[AgencyInfo]:
+        self._agency(agency)
+        return [
+            AgencyInfo(a.code, a.name, a.email, a.enabled)
+            for a in self.store.list_agencies()
+            if a.enabled
+        ]
+
+    def service_info(self) -> ServiceInfo:
+        s = self.settings
+        return ServiceInfo(
+            version=__version__,
+            role=s.role,
+            max_request_bytes=s.max_request_bytes,
+            stream_threshold_bytes=s.stream_threshold_bytes,
+            replay_window_seconds=s.replay_window_seconds,
+            password_text_allowed=s.password_text_allowed,
+        )
+
+
+def _receipt(stored: StoredPackage, duplicate: bool) -> Receipt:
+    warnings = tuple(
+        Finding(w["code"], w["path"], w["message"], Severity(w["severity"]))
+        for w in json.loads(stored.warnings_json)
+    )
+    return Receipt(
+        package_id=stored.package_id,
+        kind=stored.kind,
+        received_at=from_micros(stored.received_at),
+        duplicate=duplicate,
+        warnings=warnings,
+    )

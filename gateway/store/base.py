@@ -1,0 +1,206 @@
+"""What the gateway keeps, and the interface every database backend implements.
+
+Times are integers: microseconds since the Unix epoch (UTC), the same in SQLite and PostgreSQL.
+Every method that changes state is one transaction: it has committed when it returns, so a
+client receives success only for what is on disk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Protocol
+
+from gateway.errors import GatewayError, StorageError
+
+__all__ = [
+    "AgencyRecord",
+    "AlreadyExists",
+    "Delivery",
+    "NewPackage",
+    "NewTrace",
+    "PendingRow",
+    "StorageError",
+    "Store",
+    "StoredPackage",
+    "TraceRow",
+    "from_micros",
+    "to_micros",
+]
+
+
+class AlreadyExists(GatewayError):
+    """A record with that key is already stored."""
+
+
+def to_micros(moment: dt.datetime) -> int:
+    if moment.tzinfo is None:
+        raise ValueError("store times must be timezone-aware")
+    return int(moment.timestamp() * 1_000_000)
+
+
+def from_micros(value: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(value / 1_000_000, dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyRecord:
+    """An agency with a mailbox here. Its secret is never stored, only a hash (see security)."""
+
+    code: str
+    name: str
+    email: str = ""
+    enabled: bool = True
+    secret_version: int = 1
+    secret_hash: str = ""
+    created_at: int = 0
+    updated_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class NewTrace:
+    """A status about a document, recorded when the status package is accepted."""
+
+    document_id: str
+    from_agency: str
+    to_agency: str
+    status_code: str
+    description: str
+    status_time: str
+    """The status's own Timestamp as written (``yyyy/MM/dd HH:mm:ss``, ICT), or empty."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewPackage:
+    """A validated package ready to be accepted, with its mailbox deliveries and trace."""
+
+    package_id: str
+    kind: str
+    sender: str
+    document_id: str
+    dedupe_key: str
+    content_sha256: str
+    blob_sha256: str
+    size: int
+    received_at: int
+    summary_json: str
+    warnings_json: str
+    recipients: tuple[str, ...]
+    attachment_blobs: tuple[str, ...] = ()
+    trace: NewTrace | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPackage:
+    package_id: str
+    kind: str
+    sender: str
+    document_id: str
+    content_sha256: str
+    blob_sha256: str
+    size: int
+    received_at: int
+    summary_json: str
+    warnings_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    package_id: str
+    recipient: str
+    kind: str
+    state: str
+    """``pending``, ``confirmed`` or ``failed``."""
+    reason: str
+    created_at: int
+    done_at: int | None
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRow:
+    seq: int
+    package: StoredPackage
+
+
+@dataclass(frozen=True, slots=True)
+class TraceRow:
+    seq: int
+    document_id: str
+    status_package_id: str
+    from_agency: str
+    to_agency: str
+    status_code: str
+    description: str
+    status_time: str
+    recorded_at: int
+
+
+class Store(Protocol):
+    """The gateway's durable state; :mod:`gateway.store.sql` implements it (SQLite, PostgreSQL)."""
+
+    def migrate(self) -> int:
+        """Apply pending schema migrations; returns the schema version now in force."""
+        ...
+
+    def schema_version(self) -> int: ...
+
+    # agencies ------------------------------------------------------------------------------
+    def add_agency(self, agency: AgencyRecord) -> None: ...
+
+    def get_agency(self, code: str) -> AgencyRecord | None: ...
+
+    def list_agencies(self) -> list[AgencyRecord]: ...
+
+    def update_agency(
+        self,
+        code: str,
+        *,
+        updated_at: int,
+        enabled: bool | None = None,
+        secret_version: int | None = None,
+        secret_hash: str | None = None,
+    ) -> AgencyRecord: ...
+
+    def remember_nonce(self, agency: str, nonce: str, now: int, forget_before: int) -> bool:
+        """Record a UsernameToken nonce; False when it was already seen (a replay)."""
+        ...
+
+    # packages ------------------------------------------------------------------------------
+    def accept(self, package: NewPackage) -> tuple[StoredPackage, bool]:
+        """Store a package with its deliveries and trace, atomically.
+
+        Returns the stored package and ``duplicate``: when ``dedupe_key`` is already known,
+        nothing is written and the original package is returned with True.
+        """
+        ...
+
+    def get_package(self, package_id: str) -> StoredPackage | None: ...
+
+    def get_delivery(self, package_id: str, recipient: str) -> Delivery | None: ...
+
+    def pending(
+        self, recipient: str, kind: str, limit: int, after_seq: int
+    ) -> list[PendingRow]: ...
+
+    def finish_delivery(
+        self,
+        package_id: str,
+        recipient: str,
+        state: str,
+        reason: str,
+        now: int,
+        followup: NewPackage | None = None,
+    ) -> tuple[Delivery, StoredPackage | None]:
+        """Mark a pending delivery confirmed or failed and accept ``followup`` in one transaction.
+
+        A delivery that is already finished is returned unchanged (with no followup stored):
+        confirming twice is harmless.
+        """
+        ...
+
+    def traces(self, agency: str, document_id: str, since: int) -> list[TraceRow]:
+        """Statuses about a document that ``agency`` sent or received, oldest first."""
+        ...
+
+    def close(self) -> None: ...
