@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import json
 import os
 import re
@@ -20,13 +21,17 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from gateway import __version__
+from gateway.config import Settings, describe, load_settings
 from gateway.edxml.model import DocumentPackage, Package
 from gateway.edxml.reader import read_package
 from gateway.edxml.summary import summarize
 from gateway.edxml.validate import validate
 from gateway.edxml.writer import write_package
 from gateway.errors import Finding, GatewayError
+from gateway.security.credentials import Credentials, load_master_key
+from gateway.store import open_store
 from gateway.store.blobs import FileBlobStore
+from gateway.store.sql import SqlStore
 
 EXIT_OK, EXIT_INVALID, EXIT_UNUSABLE = 0, 1, 2
 _PROGRESS_MIN_FILES = 5
@@ -268,6 +273,90 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     return code
 
 
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(getattr(args, "config", None))
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    for name, value in describe(settings).items():
+        print(f"{name} = {value}")
+    print("configuration OK")
+    return EXIT_OK
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    store = open_store(settings)  # migrates
+    try:
+        engine = "PostgreSQL" if settings.uses_postgres else f"SQLite at {settings.sqlite_path}"
+        print(f"database schema at version {store.schema_version()} ({engine})")
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def _credentials(settings: Settings) -> tuple[Credentials, SqlStore]:
+    store = open_store(settings)
+    return (
+        Credentials(
+            store,
+            load_master_key(settings.key_file),
+            replay_window=dt.timedelta(seconds=settings.replay_window_seconds),
+            password_text_allowed=settings.password_text_allowed,
+        ),
+        store,
+    )
+
+
+def cmd_agencies(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    credentials, store = _credentials(settings)
+    now = dt.datetime.now(dt.UTC)
+    try:
+        if args.agencies_command == "add":
+            record, secret = credentials.add_agency(args.code, args.name, args.email, now)
+            print(f"added {record.code} ({record.name})")
+            print(f"secret: {secret}")
+            print("Give it to the agency over a trusted channel; it is not stored here, but")
+            print(f"`edoc-gateway agencies show-secret {record.code}` derives it again.")
+        elif args.agencies_command == "list":
+            for a in store.list_agencies():
+                state = "enabled " if a.enabled else "disabled"
+                print(f"{a.code:<20} {state} v{a.secret_version:<3} {a.name}")
+        elif args.agencies_command in ("disable", "enable"):
+            record = credentials.set_enabled(args.code, args.agencies_command == "enable", now)
+            print(f"{record.code} is now {'enabled' if record.enabled else 'disabled'}")
+        elif args.agencies_command == "rotate-secret":
+            record, secret = credentials.rotate(args.code, now)
+            print(f"{record.code}: new secret (version {record.secret_version}): {secret}")
+            print("The previous secret no longer works.")
+        elif args.agencies_command == "show-secret":
+            print(credentials.current_secret(args.code))
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from gateway.server import demo_instructions, seed_demo, serve
+
+    settings = _settings(args)
+    overrides = {
+        name: value
+        for name, value in (("host", args.host), ("port", args.port), ("workers", args.workers))
+        if value is not None
+    }
+    settings = replace(settings, **overrides)
+    open_store(settings).close()  # migrate once, before workers start
+    if args.demo:
+        print(demo_instructions(settings, seed_demo(settings)), flush=True)
+    serve(settings, single_process=args.single_process)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edoc-gateway",
@@ -307,6 +396,50 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("-d", "--directory", required=True, metavar="DIR")
     x.add_argument("--force", action="store_true", help="overwrite files; extract damaged content")
     x.set_defaults(handler=cmd_extract)
+
+    config_parent = argparse.ArgumentParser(add_help=False)
+    config_parent.add_argument(
+        "--config", metavar="FILE", help="TOML settings file (default: $GATEWAY_CONFIG)"
+    )
+
+    config = commands.add_parser("config", help="check the configuration")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    c = config_commands.add_parser(
+        "check", parents=[config_parent], help="print effective settings"
+    )
+    c.set_defaults(handler=cmd_config_check)
+
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    u = db_commands.add_parser("upgrade", parents=[config_parent], help="apply migrations")
+    u.set_defaults(handler=cmd_db_upgrade)
+
+    agencies = commands.add_parser("agencies", help="agencies with a mailbox here")
+    agency_commands = agencies.add_subparsers(dest="agencies_command", required=True)
+    add = agency_commands.add_parser("add", parents=[config_parent], help="register an agency")
+    add.add_argument("code", help="agency code, e.g. 000.00.01.H53")
+    add.add_argument("name")
+    add.add_argument("--email", default="")
+    agency_commands.add_parser("list", parents=[config_parent], help="list agencies")
+    for name, text in (
+        ("disable", "refuse the agency's requests"),
+        ("enable", "accept the agency's requests again"),
+        ("rotate-secret", "issue a new secret; the old one stops working"),
+        ("show-secret", "print the secret in force"),
+    ):
+        sub = agency_commands.add_parser(name, parents=[config_parent], help=text)
+        sub.add_argument("code")
+    agencies.set_defaults(handler=cmd_agencies)
+
+    s = commands.add_parser("serve", parents=[config_parent], help="run the SOAP service")
+    s.add_argument("--demo", action="store_true", help="seed demo agencies, print a ready call")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.add_argument("--workers", type=int, help="gunicorn sync workers (default: settings)")
+    s.add_argument(
+        "--single-process", action="store_true", help="waitress in one process (not Linux, dev)"
+    )
+    s.set_defaults(handler=cmd_serve)
     return parser
 
 
