@@ -12,7 +12,7 @@ import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import pybase64
 
@@ -71,6 +71,12 @@ def extension_of(name: str) -> str:
     return name.rsplit(".", 1)[-1].lower() if "." in name else ""
 
 
+class Writable(Protocol):
+    """Where decoded bytes go: a blob writer, a file."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+
 class Base64StreamDecoder:
     """Decodes base64 text fed in arbitrary pieces, writing bytes to a sink as it goes.
 
@@ -79,7 +85,7 @@ class Base64StreamDecoder:
     buffered chunk is held in memory.
     """
 
-    def __init__(self, sink: BlobSink, chunk_chars: int = 1 << 18) -> None:
+    def __init__(self, sink: Writable, chunk_chars: int = 1 << 18) -> None:
         self._sink = sink
         self._pending: list[bytes] = []
         self._pending_len = 0
