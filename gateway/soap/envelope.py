@@ -82,7 +82,6 @@ def refuse_doctype(element: etree._Element) -> None:
 class EnvelopeHead:
     """What is known before the body is parsed."""
 
-    version: SoapVersion
     operation: str
     """Local name of the Body's first child (the wrapped operation element); empty if none."""
     security: etree._Element | None
@@ -136,7 +135,7 @@ def read_head(chunks: Iterable[bytes], version: SoapVersion) -> EnvelopeHead:
                             "/Envelope",
                         )
                 elif depth == 3 and in_body:
-                    return EnvelopeHead(version, etree.QName(element).localname, security)
+                    return EnvelopeHead(etree.QName(element).localname, security)
             if consumed > MAX_HEAD_BYTES:
                 raise LimitExceeded(
                     "R.Soap.Header", f"the SOAP Header is larger than {MAX_HEAD_BYTES} bytes"
@@ -144,7 +143,7 @@ def read_head(chunks: Iterable[bytes], version: SoapVersion) -> EnvelopeHead:
         parser.close()
     except etree.XMLSyntaxError as exc:
         raise SoapFormatError("M.Soap.Xml", f"the request is not well-formed XML: {exc}") from None
-    return EnvelopeHead(version, "", security)
+    return EnvelopeHead("", security)
 
 
 def _not_an_envelope(tag: str, version: SoapVersion) -> SoapFormatError:
