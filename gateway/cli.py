@@ -29,6 +29,7 @@ from gateway.edxml.validate import validate
 from gateway.edxml.writer import write_package
 from gateway.errors import Finding, GatewayError
 from gateway.security.credentials import Credentials, load_master_key
+from gateway.soap.wsdl_export import register as register_wsdl
 from gateway.store import open_store
 from gateway.store.blobs import FileBlobStore
 from gateway.store.sql import SqlStore
@@ -350,6 +351,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if value is not None
     }
     settings = replace(settings, **overrides)
+    if settings.public_url == Settings().public_url:  # not configured: where we listen
+        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+        settings = replace(settings, public_url=f"http://{host}:{settings.port}")
     open_store(settings).close()  # migrate once, before workers start
     if args.demo:
         print(demo_instructions(settings, seed_demo(settings)), flush=True)
@@ -430,6 +434,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub = agency_commands.add_parser(name, parents=[config_parent], help=text)
         sub.add_argument("code")
     agencies.set_defaults(handler=cmd_agencies)
+
+    register_wsdl(commands, [config_parent])
 
     s = commands.add_parser("serve", parents=[config_parent], help="run the SOAP service")
     s.add_argument("--demo", action="store_true", help="seed demo agencies, print a ready call")

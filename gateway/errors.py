@@ -113,6 +113,12 @@ class StorageError(GatewayError):
     side = FaultSide.SERVER
 
 
+class BadRequest(GatewayError):
+    """A request the caller got wrong (a bad argument), answered as a client fault."""
+
+    side = FaultSide.CLIENT
+
+
 class NotFound(GatewayError):
     """No such package, delivery or agency visible to the caller (existence is not revealed)."""
 

@@ -48,8 +48,8 @@ from gateway.edxml.summary import summarize
 from gateway.edxml.validate import validate
 from gateway.edxml.writer import write_package
 from gateway.errors import (
+    BadRequest,
     Finding,
-    GatewayError,
     InvalidPackage,
     NotFound,
     PermissionDenied,
@@ -503,14 +503,12 @@ class Exchange:
     def get_pending(self, agency: str, kind: str, limit: int, cursor: str) -> PendingPage:
         self._agency(agency)
         if kind not in ("document", "status"):
-            raise GatewayError(
-                "R.GetPending.Kind", f"kind must be document or status, not {kind!r}"
-            )
+            raise BadRequest("R.GetPending.Kind", f"kind must be document or status, not {kind!r}")
         limit = MAX_PENDING_PAGE if limit <= 0 else min(limit, MAX_PENDING_PAGE)
         try:
             after = int(cursor) if cursor else 0
         except ValueError:
-            raise GatewayError(
+            raise BadRequest(
                 "M.GetPending.Cursor", f"cursor {cursor!r} was not issued by this gateway"
             ) from None
         rows = self.store.pending(agency, kind, limit, after)
@@ -557,7 +555,7 @@ class Exchange:
     ) -> ConfirmResult:
         receiver = self._agency(agency)
         if outcome not in ("ok", "failed"):
-            raise GatewayError(
+            raise BadRequest(
                 "R.ConfirmReceived.Outcome", f"outcome must be ok or failed, not {outcome!r}"
             )
         delivery = self.store.get_delivery(package_id, agency)
@@ -626,7 +624,7 @@ class Exchange:
         if package_id:
             document_id = self._visible_package(agency, package_id).document_id
         if not document_id:
-            raise GatewayError("N.GetTraces.DocumentId", "give a documentId or a packageId")
+            raise BadRequest("N.GetTraces.DocumentId", "give a documentId or a packageId")
         start = to_micros(since) if since is not None else 0
         return [
             TraceEntry(

@@ -30,8 +30,10 @@ DEMO_AGENCIES = (
 def build_app(settings: Settings) -> WsgiApp:
     """The gateway's WSGI application on a fresh exchange."""
     from gateway.soap.app import make_app
+    from gateway.soap.streaming import large_request_handler
 
-    return make_app(Exchange(settings), settings)
+    exchange = Exchange(settings)
+    return make_app(exchange, settings, large_request_handler=large_request_handler(exchange))
 
 
 def seed_demo(settings: Settings) -> dict[str, str]:
@@ -51,13 +53,13 @@ def seed_demo(settings: Settings) -> dict[str, str]:
 
 def demo_instructions(settings: Settings, secrets: dict[str, str]) -> str:
     """What ``serve --demo`` prints: credentials and a ready-to-run call."""
-    url = f"http://{settings.host}:{settings.port}/soap/v1"
+    url = f"{settings.public_url.rstrip('/')}/soap/v1"
     (sender, sender_secret), (receiver, receiver_secret) = list(secrets.items())[:2]
     example = Path(__file__).parent / "examples" / "quickstart-document.edxml"
     lines = [f"  {code}  secret {secret}" for code, secret in secrets.items()]
     script = textwrap.dedent(
         f"""\
-        # pip install zeep   (or use the test extra: pip install -e '.[test]')
+        # needs zeep: pip install 'edoc-gateway[client]' (the README's first command does)
         import base64, zeep
         from zeep.wsse.username import UsernameToken
         def client(code, secret):

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from gateway.edxml.agency import parse_agency_code
-from gateway.errors import FaultSide, GatewayError
+from gateway.errors import FaultSide, GatewayError, NotFound
 from gateway.store.base import AgencyRecord, Store, to_micros
 
 KEY_BYTES = 32
@@ -169,7 +169,7 @@ class Credentials:
     def _existing(self, code: str) -> AgencyRecord:
         record = self.store.get_agency(code.strip())
         if record is None:
-            raise GatewayError("N.Agency", f"no agency {code} is registered")
+            raise NotFound("N.Agency", f"no agency {code} is registered")
         return record
 
     def _secret_of(self, record: AgencyRecord) -> str:

@@ -179,7 +179,7 @@ class SoapApplication:
             query = parse_qs(str(environ.get("QUERY_STRING", "")), keep_blank_values=True)
             if "wsdl" in (key.lower() for key in query):
                 outcome["operation"] = "wsdl"
-                return _send(respond, HTTPStatus.OK, "text/xml; charset=utf-8", self.wsdl)
+                return send_bytes(respond, HTTPStatus.OK, "text/xml; charset=utf-8", self.wsdl)
         if method != "POST":
             return _plain(
                 respond,
@@ -255,7 +255,7 @@ class SoapApplication:
         return response
 
 
-def _send(
+def send_bytes(
     respond: StartResponse,
     status: HTTPStatus,
     content_type: str,
@@ -275,7 +275,9 @@ def _plain(
     message: str,
     headers: Iterable[tuple[str, str]] = (),
 ) -> list[bytes]:
-    return _send(respond, status, "text/plain; charset=utf-8", (message + "\n").encode(), headers)
+    return send_bytes(
+        respond, status, "text/plain; charset=utf-8", (message + "\n").encode(), headers
+    )
 
 
 def _fault(
@@ -285,7 +287,7 @@ def _fault(
     status: HTTPStatus | None = None,
 ) -> list[bytes]:
     code = status or HTTPStatus(version.fault_status(error.side))
-    return _send(respond, code, version.content_type, fault_envelope(version, error))
+    return send_bytes(respond, code, version.content_type, fault_envelope(version, error))
 
 
 def make_app(

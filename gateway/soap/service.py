@@ -96,7 +96,7 @@ def _utc(moment: dt.datetime | None) -> dt.datetime | None:
     return moment.replace(tzinfo=dt.UTC)
 
 
-def _receipt(receipt: exchange.Receipt) -> t.Receipt:
+def receipt_type(receipt: exchange.Receipt) -> t.Receipt:
     return t.Receipt(
         packageId=receipt.package_id,
         kind=receipt.kind,
@@ -245,7 +245,7 @@ class EdocGatewayService(ServiceBase):  # type: ignore[misc]
         after the package is durably stored; a resend of the same package returns the original
         receipt with duplicate=true."""
         gateway, agency = _caller(ctx)
-        return _receipt(gateway.send_document(agency, _bytes(package)))
+        return receipt_type(gateway.send_document(agency, _bytes(package)))
 
     @operation(
         t.required(t.DocumentFields),
@@ -256,7 +256,7 @@ class EdocGatewayService(ServiceBase):  # type: ignore[misc]
     def SendDocumentFields(ctx: Any, document: Any) -> t.Receipt:
         """Send a document described field by field; the gateway builds the edXML package."""
         gateway, agency = _caller(ctx)
-        return _receipt(gateway.send_document_fields(agency, document_fields(document)))
+        return receipt_type(gateway.send_document_fields(agency, document_fields(document)))
 
     @operation(
         t.required(ByteArray),
@@ -267,7 +267,7 @@ class EdocGatewayService(ServiceBase):  # type: ignore[misc]
     def SendStatus(ctx: Any, package: Any) -> t.Receipt:
         """Send an edXML status package (base64Binary) about a received document."""
         gateway, agency = _caller(ctx)
-        return _receipt(gateway.send_status(agency, _bytes(package)))
+        return receipt_type(gateway.send_status(agency, _bytes(package)))
 
     @operation(
         t.required(t.StatusFields),
@@ -278,7 +278,7 @@ class EdocGatewayService(ServiceBase):  # type: ignore[misc]
     def SendStatusFields(ctx: Any, status: Any) -> t.Receipt:
         """Send a processing status described field by field."""
         gateway, agency = _caller(ctx)
-        return _receipt(gateway.send_status_fields(agency, status_fields(status)))
+        return receipt_type(gateway.send_status_fields(agency, status_fields(status)))
 
     @operation(
         t.required(t.PACKAGE_KIND),

@@ -1,93 +1,39 @@
-"""Large SOAP requests, parsed without a DOM of the body.
+"""Large SOAP requests: SendDocument and SendStatus without a DOM of the body.
 
-A SendDocument carrying a 200 MB package is base64 inside XML inside base64... spyne would
-build it all in memory several times over. This parser reads the request in chunks with an lxml
-pull parser: the (small) SOAP header becomes available first, so the caller can authenticate
-before the body is read; the operation element's ``package`` text is base64-decoded chunk by
-chunk into a temporary file, then handed to the edXML reader, which streams in turn. The tree
-never holds more than one chunk of the package text (the same technique as
-:mod:`gateway.edxml.reader`).
+A SendDocument carrying a 200 MB package is base64 inside XML; spyne would hold it in memory
+several times over. The WSGI app spools such a request to disk and authenticates it from the
+envelope head; this handler then reads the spooled body with an lxml pull parser, decodes the
+``package`` text chunk by chunk into a temporary file (the tree never holds more than one chunk
+of it, the technique of :mod:`gateway.edxml.reader`), hands that file to the exchange, whose
+reader streams in turn, and answers with the same response spyne would have written.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from http import HTTPStatus
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, Any
 
 from lxml import etree
+from spyne.util.xml import get_object_as_xml
 
 from gateway.edxml.attachments import Base64StreamDecoder
-from gateway.errors import GatewayError, LimitExceeded, UnusableInput
-from gateway.security.credentials import UsernameToken
+from gateway.errors import LimitExceeded, UnusableInput
+from gateway.exchange import Exchange
+from gateway.soap.app import LargeRequestHandler, SoapRequest, send_bytes
+from gateway.soap.envelope import SoapVersion
+from gateway.soap.service import EdocGatewayService, receipt_type
 
-SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
-SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
-WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
-DIGEST_TYPE = (
-    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
-    "#PasswordDigest"
-)
 CHUNK = 1 << 16
-MAX_HEADER_BYTES = 1 << 20
+STREAMED_OPERATIONS = ("SendDocument", "SendStatus")
 
 
-@dataclass(frozen=True, slots=True)
-class LargeRequest:
-    """What a streamed request carried: the operation, its SOAP version, the package on disk."""
+def extract_package(body: IO[bytes], into: IO[bytes]) -> str:
+    """Decode the operation's ``package`` into ``into``; returns the operation's name.
 
-    operation: str
-    soap_namespace: str
-    token: UsernameToken | None
-    package_path: Path
-
-
-def username_token(security: etree._Element) -> UsernameToken | None:
-    """The UsernameToken of a ``wsse:Security`` header, or None when there is none."""
-    token = security.find(f"{{{WSSE}}}UsernameToken")
-    if token is None:
-        return None
-    password = token.find(f"{{{WSSE}}}Password")
-    nonce_el = token.find(f"{{{WSSE}}}Nonce")
-    created_el = token.find(f"{{{WSU}}}Created")
-    if created_el is None:
-        created_el = token.find(f"{{{WSSE}}}Created")
-    nonce = None
-    if nonce_el is not None and nonce_el.text:
-        try:
-            nonce = base64.b64decode(nonce_el.text.strip(), validate=True)
-        except binascii.Error:
-            raise GatewayError(
-                "M.Security.Nonce", "wsse:Nonce is not base64", "/Envelope/Header/Security"
-            ) from None
-    password_type = password.get("Type", DIGEST_TYPE) if password is not None else DIGEST_TYPE
-    return UsernameToken(
-        username=(token.findtext(f"{{{WSSE}}}Username") or "").strip(),
-        password=(password.text or "") if password is not None else "",
-        password_type="text" if password_type.endswith("#PasswordText") else "digest",
-        nonce=nonce,
-        created=(created_el.text or "").strip() if created_el is not None else None,
-    )
-
-
-def read_large_request(
-    body: BinaryIO,
-    length: int,
-    workdir: Path,
-    authenticate: Callable[[UsernameToken | None], None],
-    *,
-    package_element: str = "package",
-) -> LargeRequest:
-    """Parse a SOAP request of ``length`` bytes from ``body`` without a DOM of its body.
-
-    ``authenticate`` is called with the header's UsernameToken as soon as the header has been
-    read, before any of the body; if it raises, nothing more is read. The caller owns (and must
-    delete) ``package_path``.
+    ``body`` is a whole SOAP envelope (already checked and authenticated by the app).
     """
     parser = etree.XMLPullParser(
         events=("start", "end"),
@@ -98,131 +44,102 @@ def read_large_request(
         remove_comments=True,
         remove_pis=True,
     )
-    with tempfile.NamedTemporaryFile(
-        dir=workdir, prefix="request-", suffix=".edxml", delete=False
-    ) as spool:
-        path = Path(spool.name)
-        try:
-            state = _feed(parser, body, length, Base64StreamDecoder(spool), authenticate)
-        except BaseException:
-            spool.close()
-            path.unlink(missing_ok=True)
-            raise
-    if not state.operation or not state.package_seen:
-        path.unlink(missing_ok=True)
-        raise UnusableInput(
-            "N.Soap.Package",
-            f"no <{package_element}> element in the SOAP body of a large request "
-            "(only SendDocument and SendStatus may be this large)",
-        )
-    assert state.envelope_namespace is not None
-    return LargeRequest(state.operation, state.envelope_namespace, state.token, path)
-
-
-def _feed(
-    parser: etree.XMLPullParser,
-    body: BinaryIO,
-    length: int,
-    decoder: Base64StreamDecoder,
-    authenticate: Callable[[UsernameToken | None], None],
-) -> _State:
+    decoder = Base64StreamDecoder(into)
     state = _State(decoder)
-    remaining = length
-    while remaining > 0:
-        chunk = body.read(min(CHUNK, remaining))
-        if not chunk:
-            raise UnusableInput("M.Soap.Truncated", "the request body ended early")
-        remaining -= len(chunk)
-        try:
-            parser.feed(chunk)
-        except etree.XMLSyntaxError as exc:
-            raise UnusableInput(
-                "M.Soap.Xml", f"the SOAP request is not well-formed ({exc})"
-            ) from None
-        state.consume(parser.read_events(), authenticate)
-        state.drain()
-        if state.header_bytes_exceeded(length - remaining):
-            raise LimitExceeded("R.Soap.Header", "the SOAP header is larger than 1 MiB")
     try:
+        for chunk in _chunks(body):
+            parser.feed(chunk)
+            state.consume(parser.read_events())
+            state.drain()
         parser.close()
     except etree.XMLSyntaxError as exc:
         raise UnusableInput("M.Soap.Xml", f"the SOAP request is not well-formed ({exc})") from None
-    state.consume(parser.read_events(), authenticate)
+    state.consume(parser.read_events())
     decoder.close()
+    if not state.package_seen:
+        raise UnusableInput(
+            "N.Soap.Package",
+            f"no <package> element in the {state.operation or 'SOAP'} body",
+            "/Envelope/Body",
+        )
     if decoder.invalid_characters or decoder.dangling_characters:
-        raise UnusableInput("M.Soap.Package", "the package is not valid base64")
-    return state
+        raise UnusableInput("M.Soap.Package", "the package is not valid base64", "/Envelope/Body")
+    return state.operation
+
+
+def _chunks(body: IO[bytes]) -> Iterator[bytes]:
+    while chunk := body.read(CHUNK):
+        yield chunk
 
 
 class _State:
-    """Where the pull parser is: envelope, header, body, the operation, its package element."""
+    """Where the pull parser is: the Body's operation element and its ``package`` child."""
 
     def __init__(self, decoder: Base64StreamDecoder) -> None:
         self.decoder = decoder
         self.depth = 0
-        self.envelope_namespace: str | None = None
-        self.token: UsernameToken | None = None
-        self.authenticated = False
+        self.in_body = False
         self.operation = ""
         self.package: etree._Element | None = None
         self.package_seen = False
-        self.in_header = False
 
-    def header_bytes_exceeded(self, consumed: int) -> bool:
-        return not self.authenticated and consumed > MAX_HEADER_BYTES
-
-    def consume(
-        self,
-        events: object,
-        authenticate: Callable[[UsernameToken | None], None],
-    ) -> None:
-        for event, element in events:  # type: ignore[attr-defined]
+    def consume(self, events: Iterable[tuple[str, Any]]) -> None:
+        for event, element in events:
             if not isinstance(element, etree._Element):
                 continue
-            tag = element.tag
             if event == "start":
                 self.depth += 1
-                self._start(element, str(tag), authenticate)
+                name = str(element.tag).rsplit("}", 1)[-1]
+                if self.depth == 2:
+                    self.in_body = name == "Body"
+                elif self.depth == 3 and self.in_body:
+                    self.operation = name
+                elif self.depth == 4 and self.in_body and name == "package":
+                    self.package = element
+                    self.package_seen = True
             else:
                 self.depth -= 1
                 if element is self.package:
                     self.drain()  # the element's last text arrived with its end event
                     self.package = None
-                elif self.in_header and self.depth == 1:
-                    self.in_header = False
-
-    def _start(
-        self,
-        element: etree._Element,
-        tag: str,
-        authenticate: Callable[[UsernameToken | None], None],
-    ) -> None:
-        namespace = tag[1:].split("}", 1)[0] if tag.startswith("{") else ""
-        name = tag.rsplit("}", 1)[-1]
-        if self.depth == 1:
-            if name != "Envelope" or namespace not in (SOAP11, SOAP12):
-                raise UnusableInput(
-                    "M.Soap.Envelope", f"<{name}> is not a SOAP 1.1 or 1.2 Envelope", "/" + name
-                )
-            self.envelope_namespace = namespace
-        elif self.depth == 2 and name == "Header":
-            self.in_header = True
-        elif self.depth == 2 and name == "Body":
-            header = element.getprevious()
-            security = None
-            if header is not None:
-                security = header.find(f"{{{WSSE}}}Security")
-            self.token = username_token(security) if security is not None else None
-            authenticate(self.token)
-            self.authenticated = True
-        elif self.depth == 3 and self.authenticated:
-            self.operation = name
-        elif self.depth == 4 and self.operation and name == "package":
-            self.package = element
-            self.package_seen = True
 
     def drain(self) -> None:
         """Decode the package text received so far and drop it from the tree."""
         if self.package is not None and self.package.text:
             self.decoder.feed(self.package.text)
             self.package.text = None
+
+
+def receipt_response(version: SoapVersion, operation: str, receipt: Any) -> bytes:
+    """The SOAP response spyne writes for SendDocument/SendStatus, built with its serializer."""
+    out_message = EdocGatewayService.public_methods[operation].out_message
+    payload = get_object_as_xml(out_message(receipt=receipt_type(receipt)), out_message)
+    envelope = etree.Element(f"{{{version.namespace}}}Envelope", nsmap={"soap": version.namespace})
+    etree.SubElement(envelope, f"{{{version.namespace}}}Body").append(payload)
+    return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+
+
+def large_request_handler(exchange: Exchange) -> LargeRequestHandler:
+    """The app's handler for requests past the stream threshold (see ``make_app``)."""
+
+    def handle(request: SoapRequest, respond: Any) -> list[bytes]:
+        operation = request.head.operation
+        if operation not in STREAMED_OPERATIONS:
+            raise LimitExceeded(
+                "R.Soap.Size",
+                f"{operation} requests are limited to "
+                f"{exchange.settings.stream_threshold_bytes} bytes; only SendDocument and "
+                "SendStatus may carry large packages",
+            )
+        with tempfile.NamedTemporaryFile(prefix="edoc-package-", suffix=".edxml") as spool:
+            extract_package(request.body, spool)
+            spool.flush()
+            path = Path(spool.name)
+            if operation == "SendDocument":
+                receipt = exchange.send_document(request.agency, path)
+            else:
+                receipt = exchange.send_status(request.agency, path)
+        body = receipt_response(request.version, operation, receipt)
+        return send_bytes(respond, HTTPStatus.OK, request.version.content_type, body)
+
+    return handle

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.resources
+import logging
 import re
 import sqlite3
 import threading
@@ -28,6 +29,7 @@ from gateway.store.base import (
     TraceRow,
 )
 
+log = logging.getLogger(__name__)
 Row = Sequence[Any]
 _PACKAGE_COLUMNS = (
     "id, kind, sender, document_id, content_sha256, blob_sha256, size, received_at, "
@@ -168,10 +170,10 @@ class SqlStore:
             with self.dialect.transaction(self._connection()) as cursor:
                 yield _Q(cursor, self.dialect)
         except (sqlite3.Error, OSError) as exc:
-            raise StorageError("M.Store", f"database error: {exc}") from exc
+            raise _storage_error(exc) from exc
         except Exception as exc:
             if type(exc).__module__.startswith("psycopg"):
-                raise StorageError("M.Store", f"database error: {exc}") from exc
+                raise _storage_error(exc) from exc
             raise
 
     def close(self) -> None:
@@ -419,6 +421,14 @@ class SqlStore:
         return [
             TraceRow(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], int(r[8])) for r in rows
         ]
+
+
+def _storage_error(exc: BaseException) -> StorageError:
+    """A fault message that names the failure's kind; the database's own text goes to the log."""
+    log.error("database error: %s: %s", type(exc).__name__, exc)
+    return StorageError(
+        "M.Store", f"the database could not complete the operation ({type(exc).__name__})"
+    )
 
 
 class _Q:
