@@ -38,6 +38,7 @@ from gateway.edxml.namespaces import (
     namespace_of,
 )
 from gateway.errors import Finding, LimitExceeded, Severity, UnusableInput
+from gateway.security.xml import pull_parser, tree_parser
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,13 +134,7 @@ def _read_small(
     The input is already in memory and at most ``small_input`` bytes, so its attachment text is
     bounded too; it is decoded with the same streaming decoder and dropped from the tree.
     """
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
+    parser = tree_parser()
     doctype = data.find(b"<!DOCTYPE")
     if doctype != -1 and _FIRST_ELEMENT.search(data, 0, doctype) is None:
         # A DOCTYPE in the prolog: refuse before libxml2 reads entity declarations (its
@@ -373,15 +368,7 @@ class _Streamer:
     def __init__(self, blobs: BlobStoreLike, options: ReadOptions) -> None:
         self.blobs = blobs
         self.options = options
-        self.parser = etree.XMLPullParser(
-            events=("start", "end"),
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            huge_tree=True,
-            remove_comments=True,
-            remove_pis=True,
-        )
+        self.parser = pull_parser()
         self.depth = 0
         self.root: etree._Element | None = None
         self.attachments_seen = 0

@@ -17,6 +17,7 @@ from lxml import etree
 
 from gateway.errors import FaultSide, GatewayError, LimitExceeded
 from gateway.security.credentials import AuthenticationFailed, UsernameToken
+from gateway.security.xml import pull_parser
 
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
@@ -94,15 +95,7 @@ def read_head(chunks: Iterable[bytes], version: SoapVersion) -> EnvelopeHead:
     ``version`` is the one the Content-Type announced; an envelope of the other version is
     refused rather than guessed at.
     """
-    parser = etree.XMLPullParser(
-        events=("start", "end"),
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=True,
-        remove_comments=True,
-        remove_pis=True,
-    )
+    parser = pull_parser()
     envelope = f"{{{version.namespace}}}Envelope"
     header, body = f"{{{version.namespace}}}Header", f"{{{version.namespace}}}Body"
     depth = 0

@@ -22,6 +22,7 @@ from spyne.util.xml import get_object_as_xml
 from gateway.edxml.attachments import Base64StreamDecoder
 from gateway.errors import LimitExceeded, UnusableInput
 from gateway.exchange import Exchange
+from gateway.security.xml import pull_parser
 from gateway.soap.app import LargeRequestHandler, SoapRequest, send_bytes
 from gateway.soap.envelope import SoapVersion
 from gateway.soap.service import EdocGatewayService, receipt_type
@@ -35,15 +36,7 @@ def extract_package(body: IO[bytes], into: IO[bytes]) -> str:
 
     ``body`` is a whole SOAP envelope (already checked and authenticated by the app).
     """
-    parser = etree.XMLPullParser(
-        events=("start", "end"),
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=True,
-        remove_comments=True,
-        remove_pis=True,
-    )
+    parser = pull_parser()
     decoder = Base64StreamDecoder(into)
     state = _State(decoder)
     try:
