@@ -16,7 +16,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from gateway.store.base import (
     AgencyRecord,
@@ -31,6 +31,8 @@ from gateway.store.base import (
 
 log = logging.getLogger(__name__)
 Row = Sequence[Any]
+Mode = Literal["write", "read", "cache"]
+"""``write``: durable commit; ``read``: no write lock; ``cache``: commit without its own fsync."""
 _PACKAGE_COLUMNS = (
     "id, kind, sender, document_id, content_sha256, blob_sha256, size, received_at, "
     "summary_json, warnings_json"
@@ -60,7 +62,7 @@ class Dialect(Protocol):
     def sql(self, query: str) -> str: ...
 
     @contextlib.contextmanager
-    def transaction(self, connection: Any) -> Iterator[Cursor]: ...
+    def transaction(self, connection: Any, mode: Mode = "write") -> Iterator[Cursor]: ...
 
     def is_unique_violation(self, exc: BaseException) -> bool: ...
 
@@ -88,9 +90,16 @@ class SqliteDialect:
         return query
 
     @contextlib.contextmanager
-    def transaction(self, connection: sqlite3.Connection) -> Iterator[Cursor]:
+    def transaction(self, connection: sqlite3.Connection, mode: Mode = "write") -> Iterator[Cursor]:
+        """Reads take no write lock; a ``cache`` commit skips its own fsync.
+
+        With WAL, ``synchronous=NORMAL`` keeps the database consistent; the commit becomes
+        durable with the next FULL commit's fsync, which covers the whole WAL.
+        """
         cursor = connection.cursor()
-        cursor.execute("BEGIN IMMEDIATE")
+        if mode == "cache":
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("BEGIN" if mode == "read" else "BEGIN IMMEDIATE")
         try:
             yield cursor
         except BaseException:
@@ -99,6 +108,8 @@ class SqliteDialect:
         else:
             cursor.execute("COMMIT")
         finally:
+            if mode == "cache":
+                cursor.execute("PRAGMA synchronous=FULL")
             cursor.close()
 
     def is_unique_violation(self, exc: BaseException) -> bool:
@@ -134,8 +145,10 @@ class PostgresDialect:
         return self._PLACEHOLDER.sub("%s", query)
 
     @contextlib.contextmanager
-    def transaction(self, connection: Any) -> Iterator[Cursor]:
+    def transaction(self, connection: Any, mode: Mode = "write") -> Iterator[Cursor]:
         with connection.transaction(), connection.cursor() as cursor:
+            if mode == "cache":  # a replay cache: losing its last commits in a crash is harmless
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
             yield cursor
 
     def is_unique_violation(self, exc: BaseException) -> bool:
@@ -165,9 +178,9 @@ class SqlStore:
         return connection
 
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[_Q]:
+    def _tx(self, mode: Mode = "write") -> Iterator[_Q]:
         try:
-            with self.dialect.transaction(self._connection()) as cursor:
+            with self.dialect.transaction(self._connection(), mode) as cursor:
                 yield _Q(cursor, self.dialect)
         except (sqlite3.Error, OSError) as exc:
             raise _storage_error(exc) from exc
@@ -195,7 +208,7 @@ class SqlStore:
         return sorted(found)
 
     def schema_version(self) -> int:
-        with self._tx() as q:
+        with self._tx("read") as q:
             return self._version(q)
 
     def _version(self, q: _Q) -> int:
@@ -241,12 +254,12 @@ class SqlStore:
             raise
 
     def get_agency(self, code: str) -> AgencyRecord | None:
-        with self._tx() as q:
+        with self._tx("read") as q:
             row = q.one(f"SELECT {_AGENCY_COLUMNS} FROM agencies WHERE code = ?", (code,))
         return _agency(row) if row else None
 
     def list_agencies(self) -> list[AgencyRecord]:
-        with self._tx() as q:
+        with self._tx("read") as q:
             rows = q.all(f"SELECT {_AGENCY_COLUMNS} FROM agencies ORDER BY code")
         return [_agency(row) for row in rows]
 
@@ -275,7 +288,7 @@ class SqlStore:
         return _agency(row)
 
     def remember_nonce(self, agency: str, nonce: str, now: int, forget_before: int) -> bool:
-        with self._tx() as q:
+        with self._tx("cache") as q:
             q.run("DELETE FROM nonces WHERE seen_at < ?", (forget_before,))
             inserted = q.one(
                 "INSERT INTO nonces (agency, nonce, seen_at) VALUES (?, ?, ?) "
@@ -353,12 +366,12 @@ class SqlStore:
             )
 
     def get_package(self, package_id: str) -> StoredPackage | None:
-        with self._tx() as q:
+        with self._tx("read") as q:
             row = q.one(f"SELECT {_PACKAGE_COLUMNS} FROM packages WHERE id = ?", (package_id,))
         return _package(row) if row else None
 
     def get_delivery(self, package_id: str, recipient: str) -> Delivery | None:
-        with self._tx() as q:
+        with self._tx("read") as q:
             row = q.one(
                 _DELIVERY_BY_KEY,
                 (package_id, recipient),
@@ -367,7 +380,7 @@ class SqlStore:
 
     def pending(self, recipient: str, kind: str, limit: int, after_seq: int) -> list[PendingRow]:
         columns = ", ".join(f"p.{c.strip()}" for c in _PACKAGE_COLUMNS.split(","))
-        with self._tx() as q:
+        with self._tx("read") as q:
             rows = q.all(
                 f"SELECT d.seq, {columns} FROM deliveries d JOIN packages p ON p.id = d.package_id "
                 "WHERE d.recipient = ? AND d.kind = ? AND d.state = 'pending' AND d.seq > ? "
@@ -410,7 +423,7 @@ class SqlStore:
         return _delivery(row), stored
 
     def traces(self, agency: str, document_id: str, since: int) -> list[TraceRow]:
-        with self._tx() as q:
+        with self._tx("read") as q:
             rows = q.all(
                 "SELECT seq, document_id, status_package_id, from_agency, to_agency, status_code, "
                 "description, status_time, recorded_at FROM traces "
