@@ -30,10 +30,15 @@ DEMO_AGENCIES = (
 def build_app(settings: Settings) -> WsgiApp:
     """The gateway's WSGI application on a fresh exchange."""
     from gateway.soap.app import make_app
-    from gateway.soap.streaming import large_request_handler
+    from gateway.soap.streaming import large_request_handler, large_response_handler
 
     exchange = Exchange(settings)
-    return make_app(exchange, settings, large_request_handler=large_request_handler(exchange))
+    return make_app(
+        exchange,
+        settings,
+        large_request_handler=large_request_handler(exchange),
+        large_response_handler=large_response_handler(exchange),
+    )
 
 
 def seed_demo(settings: Settings) -> dict[str, str]:

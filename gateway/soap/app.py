@@ -55,6 +55,9 @@ class SoapRequest:
 
 
 LargeRequestHandler = Callable[[SoapRequest, StartResponse], Iterable[bytes]]
+LargeResponseHandler = Callable[[SoapRequest, StartResponse], Iterable[bytes] | None]
+"""Sees every small request first and may answer it with a streamed response (a GetPackage of a
+large package); None sends the request to spyne as usual."""
 """Handles a request that :func:`needs_streaming` keeps away from spyne's DOM. It may raise a
 :class:`~gateway.errors.GatewayError`, answered as a fault like any other; its response is
 consumed before the spooled body is closed."""
@@ -130,10 +133,12 @@ class SoapApplication:
         exchange: Exchange,
         settings: Settings,
         large_request_handler: LargeRequestHandler | None = None,
+        large_response_handler: LargeResponseHandler | None = None,
     ) -> None:
         self.exchange = exchange
         self.settings = settings
         self.large_request_handler = large_request_handler
+        self.large_response_handler = large_response_handler
         self.wsdl = build_wsdl(service_address(settings))
         # spyne's own limit is set too, though requests reach it only after the check above.
         self.spyne: dict[SoapVersion, Any] = {
@@ -214,6 +219,11 @@ class SoapApplication:
                 request = SoapRequest(environ, version, body, size, head, agency, request_id)
                 if self.large_request_handler is not None and needs_streaming(size, self.settings):
                     return list(self.large_request_handler(request, respond))
+                if self.large_response_handler is not None:
+                    streamed = self.large_response_handler(request, respond)
+                    if streamed is not None:
+                        return streamed
+                    body.seek(0)
                 return self._call_spyne(request, respond, outcome)
             except GatewayError as error:
                 outcome["fault"] = error.code
@@ -295,17 +305,19 @@ def make_app(
     settings: Settings,
     *,
     large_request_handler: LargeRequestHandler | None = None,
+    large_response_handler: LargeResponseHandler | None = None,
 ) -> WSGIApplication:
     """The WSGI application for ``/soap/v1``.
 
     ``large_request_handler`` receives the requests :func:`needs_streaming` selects (already
     authenticated, body spooled to disk); without one they go to spyne like the rest.
+    ``large_response_handler`` may stream the answer to a small request whose reply is large.
     """
     for name in _SPYNE_FAULT_LOGGERS:
         spyne_logger = logging.getLogger(name)
         if _DROP_FAULTS not in spyne_logger.filters:
             spyne_logger.addFilter(_DROP_FAULTS)
-    return SoapApplication(exchange, settings, large_request_handler)
+    return SoapApplication(exchange, settings, large_request_handler, large_response_handler)
 
 
 class _DropFaultRecords(logging.Filter):

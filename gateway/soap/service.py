@@ -116,6 +116,20 @@ def _summary_time(value: str | None) -> dt.datetime | None:
     return parse_timestamp(value)[0].replace(tzinfo=ICT) if value else None
 
 
+def package_reply(content: exchange.PackageContent, data: bytes) -> tuple[Any, ...]:
+    """GetPackage's out values, in WSDL order (the streaming path sends ``data`` separately)."""
+    summary = _package_summary(content.summary, _summary_json(content.summary))
+    return (
+        content.package_id,
+        content.kind,
+        content.sender,
+        content.received_at,
+        content.size,
+        data,
+        summary,
+    )
+
+
 def _package_summary(summary: dict[str, Any], summary_json: str) -> t.PackageSummary:
     sender = summary.get("from") or {}
     response_for = summary.get("response_for")
@@ -336,17 +350,7 @@ class EdocGatewayService(ServiceBase):  # type: ignore[misc]
         gateway, agency = _caller(ctx)
         content = gateway.get_package(agency, packageId)
         with content.open() as stream:
-            data = stream.read()
-        summary = _package_summary(content.summary, _summary_json(content.summary))
-        return (
-            content.package_id,
-            content.kind,
-            content.sender,
-            content.received_at,
-            content.size,
-            data,
-            summary,
-        )
+            return package_reply(content, stream.read())
 
     @operation(
         t.required(Unicode),

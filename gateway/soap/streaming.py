@@ -19,13 +19,13 @@ from typing import IO, Any
 from lxml import etree
 from spyne.util.xml import get_object_as_xml
 
-from gateway.edxml.attachments import Base64StreamDecoder
+from gateway.edxml.attachments import Base64StreamDecoder, encode_base64_chunks
 from gateway.errors import LimitExceeded, UnusableInput
-from gateway.exchange import Exchange
-from gateway.security.xml import pull_parser
-from gateway.soap.app import LargeRequestHandler, SoapRequest, send_bytes
+from gateway.exchange import Exchange, PackageContent
+from gateway.security.xml import pull_parser, tree_parser
+from gateway.soap.app import LargeRequestHandler, LargeResponseHandler, SoapRequest, send_bytes
 from gateway.soap.envelope import SoapVersion
-from gateway.soap.service import EdocGatewayService, receipt_type
+from gateway.soap.service import EdocGatewayService, package_reply, receipt_type
 
 CHUNK = 1 << 16
 STREAMED_OPERATIONS = ("SendDocument", "SendStatus")
@@ -110,6 +110,68 @@ def receipt_response(version: SoapVersion, operation: str, receipt: Any) -> byte
     envelope = etree.Element(f"{{{version.namespace}}}Envelope", nsmap={"soap": version.namespace})
     etree.SubElement(envelope, f"{{{version.namespace}}}Body").append(payload)
     return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+
+
+_CONTENT_MARK = "EDOC-GATEWAY-PACKAGE-CONTENT"
+
+
+def package_response(version: SoapVersion, content: PackageContent) -> tuple[int, Iterator[bytes]]:
+    """GetPackage's response with the package base64-encoded from its blob as it is sent.
+
+    spyne serialises the reply around a marker; the marker becomes the streamed base64, so the
+    bytes are exactly what spyne would write, without the package ever being in memory.
+    Returns the length (for Content-Length) and the chunks.
+    """
+    out_message = EdocGatewayService.public_methods["GetPackage"].out_message
+    names = list(out_message._type_info.keys())
+    values = dict(zip(names, package_reply(content, b""), strict=True))
+    payload = get_object_as_xml(out_message(**values), out_message)
+    slot = payload.find(f"{{{payload.nsmap[payload.prefix]}}}package")
+    assert slot is not None, "GetPackageResponse has a package element"
+    slot.text = _CONTENT_MARK
+    envelope = etree.Element(f"{{{version.namespace}}}Envelope", nsmap={"soap": version.namespace})
+    etree.SubElement(envelope, f"{{{version.namespace}}}Body").append(payload)
+    head, tail = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8").split(
+        _CONTENT_MARK.encode(), 1
+    )
+    encoded_length = 4 * ((content.size + 2) // 3)
+
+    def chunks() -> Iterator[bytes]:
+        yield head
+        with content.open() as stream:
+            yield from encode_base64_chunks(stream)
+        yield tail
+
+    return len(head) + encoded_length + len(tail), chunks()
+
+
+def _requested_package_id(body: IO[bytes]) -> str:
+    """The packageId of a (small) GetPackage request."""
+    root = etree.fromstring(body.read(), tree_parser())
+    for element in root.iter():
+        if str(element.tag).rsplit("}", 1)[-1] == "packageId":
+            return (element.text or "").strip()
+    return ""
+
+
+def large_response_handler(exchange: Exchange) -> LargeResponseHandler:
+    """Streams GetPackage replies whose package exceeds the stream threshold (see ``make_app``)."""
+
+    def handle(request: SoapRequest, respond: Any) -> Iterable[bytes] | None:
+        if request.head.operation != "GetPackage" or not request.agency:
+            return None
+        package_id = _requested_package_id(request.body)
+        content = exchange.get_package(request.agency, package_id)
+        if content.size <= exchange.settings.stream_threshold_bytes:
+            return None
+        length, chunks = package_response(request.version, content)
+        respond(
+            "200 OK",
+            [("Content-Type", request.version.content_type), ("Content-Length", str(length))],
+        )
+        return chunks
+
+    return handle
 
 
 def large_request_handler(exchange: Exchange) -> LargeRequestHandler:

@@ -1,7 +1,7 @@
 """Content-addressed blob store on the filesystem.
 
 Attachments are never held in memory: readers stream decoded bytes into a :class:`BlobWriter`,
-which hashes as it writes and moves the finished file to ``<root>/<aa>/<bb>/<sha256>``. The same
+which hashes as it writes and moves the finished file to ``<root>/<aa>/<sha256>``. The same
 content is stored once whoever sends it. A blob becomes visible only after its bytes and its
 directory entry are on disk (``fsync``), so a crash never leaves a half-written blob under a
 real name: temporary files live in ``<root>/tmp`` and are cleaned at start-up.
@@ -103,7 +103,10 @@ class BlobWriter:
 
 
 class FileBlobStore:
-    """Blobs as files named by their SHA-256, two directory levels deep.
+    """Blobs as files named by their SHA-256, in 256 directories by the first two hex digits.
+
+    One level keeps directory creation off the hot path (on a slow disk a ``mkdir`` costs as much
+    as writing a small blob); ext4's hashed directories handle millions of files at this fan-out.
 
     ``durable=False`` skips ``fsync`` for scratch stores (CLI inspection, tests of parsing only).
     """
@@ -137,7 +140,7 @@ class FileBlobStore:
     def path_for(self, digest: str) -> Path:
         if not _SHA256.match(digest):
             raise StorageError("M.Blob.Address", f"{digest!r} is not a SHA-256 hex digest")
-        return self.root / digest[:2] / digest[2:4] / digest
+        return self.root / digest[:2] / digest
 
     def writer(self, max_size: int | None = None) -> BlobWriter:
         return BlobWriter(self, max_size)

@@ -12,7 +12,7 @@ import zeep.exceptions
 
 from gateway.config import Settings
 from gateway.edxml.reader import read_package
-from gateway.soap.streaming import large_request_handler
+from gateway.soap.streaming import large_request_handler, large_response_handler
 from tests.integration.test_soap_service import (
     BINDINGS,
     RECEIVER,
@@ -30,10 +30,15 @@ def streaming_gateway(store_settings: Settings, tmp_path: Path) -> Iterator[Gate
     settings = replace(store_settings, stream_threshold_bytes=THRESHOLD)
     holder: dict[str, Gateway] = {}
 
-    def handler(request: object, respond: object) -> object:
+    def requests(request: object, respond: object) -> object:
         return large_request_handler(holder["gateway"].exchange)(request, respond)  # type: ignore[arg-type]
 
-    gateway = Gateway(settings, tmp_path, large_request_handler=handler)
+    def responses(request: object, respond: object) -> object:
+        return large_response_handler(holder["gateway"].exchange)(request, respond)  # type: ignore[arg-type]
+
+    gateway = Gateway(
+        settings, tmp_path, large_request_handler=requests, large_response_handler=responses
+    )
     holder["gateway"] = gateway
     yield gateway
     gateway.close()
@@ -54,9 +59,14 @@ def test_large_document_round_trip(streaming_gateway: Gateway, binding: str) -> 
     assert again.duplicate is True and again.packageId == receipt.packageId
     receiver = streaming_gateway.zeep(RECEIVER, binding)
     assert pending_ids(receiver) == [receipt.packageId]
-    fetched = receiver.GetPackage(receipt.packageId)
+    fetched = receiver.GetPackage(receipt.packageId)  # > threshold: streamed from the blob
     exchange = streaming_gateway.exchange
     assert read_package(fetched.package, exchange.blobs) == read_package(package, exchange.blobs)
+    assert fetched.size == len(fetched.package)
+    assert fetched.summary.kind == "document" and fetched.sender == SENDER
+    small = streaming_gateway.document(b"%PDF-1.4 small")
+    small_id = sender.SendDocument(small).packageId
+    assert receiver.GetPackage(small_id).summary.kind == "document"  # small: through spyne
 
 
 def test_invalid_large_package_is_a_client_fault_and_stores_nothing(

@@ -73,7 +73,11 @@ class Gateway:
     """The WSGI app under wsgiref in a background thread, on a fresh store, three agencies."""
 
     def __init__(
-        self, settings: Settings, tmp_path: Path, large_request_handler: Any = None
+        self,
+        settings: Settings,
+        tmp_path: Path,
+        large_request_handler: Any = None,
+        large_response_handler: Any = None,
     ) -> None:
         self.server: WSGIServer = make_server(
             "127.0.0.1", 0, _not_ready, handler_class=_QuietHandler
@@ -91,7 +95,12 @@ class Gateway:
         ):
             self.exchange.credentials.add_agency(code, name, "vanthu@example.gov.vn", now)
         self.exchange.credentials.set_enabled(DISABLED, False, now)
-        app = make_app(self.exchange, self.settings, large_request_handler=large_request_handler)
+        app = make_app(
+            self.exchange,
+            self.settings,
+            large_request_handler=large_request_handler,
+            large_response_handler=large_response_handler,
+        )
         self.server.set_app(app)
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True

@@ -37,7 +37,7 @@ def test_path_layout(blob_store: FileBlobStore) -> None:
     data = b"%PDF-1.4 layout"
     ref = blob_store.put_bytes(data)
     digest = sha(data)
-    expected = blob_store.root / digest[:2] / digest[2:4] / digest
+    expected = blob_store.root / digest[:2] / digest
     assert blob_store.path_for(digest) == expected
     assert expected.is_file() and expected.read_bytes() == data
     assert blob_files(blob_store) == [expected]
