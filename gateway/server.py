@@ -65,7 +65,7 @@ def demo_instructions(settings: Settings, secrets: dict[str, str]) -> str:
     script = textwrap.dedent(
         f"""\
         # needs zeep: pip install 'edoc-gateway[client]' (the README's first command does)
-        import base64, zeep
+        import zeep
         from zeep.wsse.username import UsernameToken
         def client(code, secret):
             return zeep.Client("{url}?wsdl", wsse=UsernameToken(code, secret, use_digest=True))
