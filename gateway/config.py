@@ -49,6 +49,23 @@ class Settings:
     """UsernameToken ``Created`` must be this close to now; nonces are remembered this long."""
     master_key_file: Path | None = None
     """File holding the key that derives agency secrets; default ``<data_dir>/master.key``."""
+    gateway_id: str = "edoc-gateway"
+    """How receipts and signatures name this gateway (its agency code or host name)."""
+    signing_key_file: Path | None = None
+    """PEM private key that signs receipts and emitted packages. Unset: a self-signed key and
+    certificate are generated in ``<data_dir>/signing/`` on first start (fine for a pilot; a
+    production gateway configures one issued by a trusted CA)."""
+    signing_cert_file: Path | None = None
+    """PEM certificate (chain) matching ``signing_key_file``."""
+    signature_required_for: tuple[str, ...] = ()
+    """Senders whose packages are refused unless their XML signature verifies ("*" = all)."""
+    signature_sha1_allowed_for: tuple[str, ...] = ()
+    """Senders whose legacy RSA-SHA1 signatures may verify (SHA-1 is refused otherwise)."""
+    trust_store_dir: Path | None = None
+    """Directory of CA certificates (PEM) that signer certificates must chain to. Unset:
+    certificates are reported but not chained (results say "unverifiable")."""
+    certificate_expiry_warning_days: int = 30
+    """Health output warns this many days before a configured certificate expires."""
 
     @property
     def blob_dir(self) -> Path:
@@ -61,6 +78,10 @@ class Settings:
     @property
     def key_file(self) -> Path:
         return self.master_key_file or self.data_dir / "master.key"
+
+    @property
+    def signing_dir(self) -> Path:
+        return self.data_dir / "signing"
 
     @property
     def uses_postgres(self) -> bool:
@@ -85,6 +106,12 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             if text in ("0", "false", "no", "off"):
                 return False
             raise ValueError(f"{value!r} is not true or false")
+        if kind is tuple:
+            if isinstance(value, str):
+                value = [part for part in value.split(",") if part.strip()]
+            if not isinstance(value, list | tuple):
+                raise ValueError("a list of agency codes is expected")
+            return tuple(str(part).strip() for part in value)
         if kind is int:
             if isinstance(value, bool):
                 raise ValueError("a number is expected")
@@ -149,6 +176,11 @@ def check(settings: Settings) -> None:
         raise ConfigError(
             "M.Config.stream_threshold_bytes",
             "stream_threshold_bytes must not exceed max_request_bytes",
+        )
+    if (settings.signing_key_file is None) != (settings.signing_cert_file is None):
+        raise ConfigError(
+            "M.Config.signing_key_file",
+            "signing_key_file and signing_cert_file go together: set both or neither",
         )
     if settings.replay_window_seconds < 30:
         raise ConfigError(
