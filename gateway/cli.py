@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from gateway import __version__
+from gateway.audit.chain import AuditRecord
+from gateway.audit.chain import export as export_audit
+from gateway.audit.chain import verify as verify_audit
 from gateway.config import Settings, describe, load_settings
 from gateway.edxml.model import DocumentPackage, Package
 from gateway.edxml.reader import read_package
@@ -361,6 +364,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _audit_log(store: SqlStore) -> Iterator[AuditRecord]:
+    """The whole audit log in order, read a page at a time."""
+    after = 0
+    while page := store.audit_records(after, 5000):
+        yield from page
+        after = page[-1].seq
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    store = open_store(_settings(args))
+    try:
+        if args.audit_command == "export":
+            target = Path(args.output)
+            with target.open("wb") as out:
+                count = export_audit(_audit_log(store), out)
+            print(f"wrote {count} audit records to {target}")
+            print(f"check it offline: python -m gateway.audit {target}")
+            return EXIT_OK
+        report = verify_audit(_audit_log(store), anchor=args.anchor)
+    finally:
+        store.close()
+    for problem in report.problems:
+        print(problem)
+    if report.ok:
+        print(f"OK: {report.count} records; anchor {report.anchor} (keep it for the next check)")
+        return EXIT_OK
+    print(f"TAMPERED: {report.problem_count} problem(s) in {report.count} records")
+    return EXIT_INVALID
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edoc-gateway",
@@ -436,6 +469,18 @@ def build_parser() -> argparse.ArgumentParser:
     agencies.set_defaults(handler=cmd_agencies)
 
     register_wsdl(commands, [config_parent])
+
+    audit = commands.add_parser("audit", help="the tamper-evident audit log")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_commands.add_parser(
+        "verify", parents=[config_parent], help="check the hash chain; name any changed record"
+    )
+    verify.add_argument("--anchor", help="seq:hash of a previous check (detects truncation)")
+    export = audit_commands.add_parser(
+        "export", parents=[config_parent], help="write the log for offline verification"
+    )
+    export.add_argument("-o", "--output", required=True, metavar="FILE")
+    audit.set_defaults(handler=cmd_audit)
 
     s = commands.add_parser("serve", parents=[config_parent], help="run the SOAP service")
     s.add_argument("--demo", action="store_true", help="seed demo agencies, print a ready call")

@@ -539,6 +539,10 @@ class Exchange:
     def get_package(self, agency: str, package_id: str) -> PackageContent:
         self._agency(agency)
         stored = self._visible_package(agency, package_id)
+        # Who read what, when: a read, so the record rides on the next durable commit.
+        self.store.record_event(
+            to_micros(self.clock()), f"{stored.kind}.fetched", agency, package_id, {}, durable=False
+        )
         blob = stored.blob_sha256
         return PackageContent(
             package_id=stored.package_id,

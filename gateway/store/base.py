@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Protocol
 
+from gateway.audit.chain import AuditRecord
 from gateway.errors import GatewayError, StorageError
 
 __all__ = [
@@ -88,6 +89,12 @@ class NewPackage:
     recipients: tuple[str, ...]
     attachment_blobs: tuple[str, ...] = ()
     trace: NewTrace | None = None
+    signature_json: str = "{}"
+    """The XML signature check's result (gateway.security.signatures), as JSON."""
+    receipt_sha256: str = ""
+    """The gateway-signed receipt, kept in the blob store."""
+    audit_details: tuple[tuple[str, str | int | bool | None], ...] = ()
+    """Extra facts for the audit record of the acceptance."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +109,8 @@ class StoredPackage:
     received_at: int
     summary_json: str
     warnings_json: str
+    signature_json: str = "{}"
+    receipt_sha256: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +210,23 @@ class Store(Protocol):
 
     def traces(self, agency: str, document_id: str, since: int) -> list[TraceRow]:
         """Statuses about a document that ``agency`` sent or received, oldest first."""
+        ...
+
+    def record_event(
+        self,
+        at: int,
+        event: str,
+        actor: str,
+        subject: str,
+        details: dict[str, str | int | bool | None],
+        *,
+        durable: bool = True,
+    ) -> None:
+        """Append one audit record in a transaction of its own (reads, relay attempts)."""
+        ...
+
+    def audit_records(self, after_seq: int, limit: int) -> list[AuditRecord]:
+        """The audit log in order, a page at a time (for verification and export)."""
         ...
 
     def close(self) -> None: ...

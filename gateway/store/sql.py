@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.resources
+import json
 import logging
 import re
 import sqlite3
@@ -18,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from gateway.audit.chain import AuditRecord, next_record
 from gateway.store.base import (
     AgencyRecord,
     AlreadyExists,
@@ -35,8 +37,9 @@ Mode = Literal["write", "read", "cache"]
 """``write``: durable commit; ``read``: no write lock; ``cache``: commit without its own fsync."""
 _PACKAGE_COLUMNS = (
     "id, kind, sender, document_id, content_sha256, blob_sha256, size, received_at, "
-    "summary_json, warnings_json"
+    "summary_json, warnings_json, signature_json, receipt_sha256"
 )
+_AUDIT_COLUMNS = "seq, at, event, actor, subject, details_json, prev_hash, hash"
 _DELIVERY_COLUMNS = "package_id, recipient, kind, state, reason, created_at, done_at, seq"
 _DELIVERY_BY_KEY = (
     f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE package_id = ? AND recipient = ?"
@@ -67,6 +70,8 @@ class Dialect(Protocol):
     def is_unique_violation(self, exc: BaseException) -> bool: ...
 
     def lock_for_migration(self, cursor: Cursor) -> None: ...
+
+    def lock_for_audit(self, cursor: Cursor) -> None: ...
 
 
 class SqliteDialect:
@@ -118,6 +123,9 @@ class SqliteDialect:
     def lock_for_migration(self, cursor: Cursor) -> None:
         """``BEGIN IMMEDIATE`` already excludes every other writer."""
 
+    def lock_for_audit(self, cursor: Cursor) -> None:
+        """``BEGIN IMMEDIATE`` already excludes every other writer."""
+
 
 class PostgresDialect:
     """PostgreSQL through psycopg 3; migrations serialise on an advisory lock."""
@@ -156,6 +164,10 @@ class PostgresDialect:
 
     def lock_for_migration(self, cursor: Cursor) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(7418529061)")
+
+    def lock_for_audit(self, cursor: Cursor) -> None:
+        """One appender at a time across nodes: each record links to the tip it read."""
+        cursor.execute("SELECT pg_advisory_xact_lock(7418529062)")
 
 
 class SqlStore:
@@ -246,6 +258,14 @@ class SqlStore:
                         agency.updated_at,
                     ),
                 )
+                self._audit(
+                    q,
+                    agency.created_at,
+                    "admin.agency.added",
+                    "operator",
+                    agency.code,
+                    {"name": agency.name, "secret_version": agency.secret_version},
+                )
         except StorageError as exc:
             if exc.__cause__ is not None and self.dialect.is_unique_violation(exc.__cause__):
                 raise AlreadyExists(
@@ -283,6 +303,15 @@ class SqlStore:
         with self._tx() as q:
             q.run(f"UPDATE agencies SET {assignments} WHERE code = ?", (*changes.values(), code))
             row = q.one(f"SELECT {_AGENCY_COLUMNS} FROM agencies WHERE code = ?", (code,))
+            if row is not None:
+                self._audit(
+                    q,
+                    updated_at,
+                    "admin.agency.updated",
+                    "operator",
+                    code,
+                    {k: v for k, v in changes.items() if k not in ("updated_at", "secret_hash")},
+                )
         if row is None:
             raise StorageError("N.Agency", f"no agency {code} is registered")
         return _agency(row)
@@ -305,15 +334,25 @@ class SqlStore:
                 f"SELECT {_PACKAGE_COLUMNS} FROM packages WHERE dedupe_key = ?",
                 (package.dedupe_key,),
             )
-        assert row is not None, "the package or its original is stored"
-        return _package(row), not inserted
+            assert row is not None, "the package or its original is stored"
+            stored = _package(row)
+            if not inserted:
+                self._audit(
+                    q,
+                    package.received_at,
+                    f"{package.kind}.duplicate",
+                    package.sender,
+                    stored.package_id,
+                    {"sha256": package.content_sha256},
+                )
+        return stored, not inserted
 
     @staticmethod
     def _insert_package(q: _Q, package: NewPackage) -> bool:
         """Insert a package and what hangs off it; False if its dedupe key is already known."""
         inserted = q.one(
             f"INSERT INTO packages ({_PACKAGE_COLUMNS}, dedupe_key) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
             (
                 package.package_id,
@@ -326,13 +365,80 @@ class SqlStore:
                 package.received_at,
                 package.summary_json,
                 package.warnings_json,
+                package.signature_json,
+                package.receipt_sha256,
                 package.dedupe_key,
             ),
         )
         if inserted is None:
             return False
         SqlStore._insert_children(q, package)
+        SqlStore._audit(
+            q,
+            package.received_at,
+            f"{package.kind}.accepted",
+            package.sender,
+            package.package_id,
+            {
+                "document_id": package.document_id,
+                "sha256": package.content_sha256,
+                "size": package.size,
+                "recipients": ",".join(package.recipients),
+                "receipt_sha256": package.receipt_sha256,
+                **dict(package.audit_details),
+            },
+        )
         return True
+
+    @staticmethod
+    def _audit(
+        q: _Q, at: int, event: str, actor: str, subject: str, details: dict[str, Any]
+    ) -> None:
+        """Append to the hash chain inside the caller's transaction (see gateway.audit)."""
+        q.dialect.lock_for_audit(q.cursor)
+        row = q.one(f"SELECT {_AUDIT_COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT 1")
+        record = next_record(
+            _audit_record(row) if row else None,
+            at=at,
+            event=event,
+            actor=actor or "gateway",
+            subject=subject,
+            details=details,
+        )
+        q.run(
+            f"INSERT INTO audit_log ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.seq,
+                record.at,
+                record.event,
+                record.actor,
+                record.subject,
+                json.dumps(record.details, ensure_ascii=False, sort_keys=True),
+                record.prev_hash,
+                record.hash,
+            ),
+        )
+
+    def record_event(
+        self,
+        at: int,
+        event: str,
+        actor: str,
+        subject: str,
+        details: dict[str, str | int | bool | None],
+        *,
+        durable: bool = True,
+    ) -> None:
+        with self._tx("write" if durable else "cache") as q:
+            self._audit(q, at, event, actor, subject, details)
+
+    def audit_records(self, after_seq: int, limit: int) -> list[AuditRecord]:
+        with self._tx("read") as q:
+            rows = q.all(
+                f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after_seq, limit),
+            )
+        return [_audit_record(row) for row in rows]
 
     @staticmethod
     def _insert_children(q: _Q, package: NewPackage) -> None:
@@ -405,6 +511,15 @@ class SqlStore:
                 (state, reason, now, package_id, recipient),
             )
             stored = None
+            if updated is not None:
+                self._audit(
+                    q,
+                    now,
+                    f"delivery.{state}",
+                    recipient,
+                    package_id,
+                    {"reason": reason} if reason else {},
+                )
             if updated is not None and followup is not None:
                 self._insert_package(q, followup)
                 row = q.one(
@@ -496,6 +611,21 @@ def _package(row: Row) -> StoredPackage:
         received_at=int(row[7]),
         summary_json=row[8],
         warnings_json=row[9],
+        signature_json=row[10],
+        receipt_sha256=row[11],
+    )
+
+
+def _audit_record(row: Row) -> AuditRecord:
+    return AuditRecord(
+        seq=int(row[0]),
+        at=int(row[1]),
+        event=row[2],
+        actor=row[3],
+        subject=row[4],
+        details=json.loads(row[5]),
+        prev_hash=row[6],
+        hash=row[7],
     )
 
 
