@@ -9,13 +9,16 @@ Reads never change state: a client that crashes mid-read can read again.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
+import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from gateway import __version__
@@ -55,7 +58,19 @@ from gateway.errors import (
     PermissionDenied,
     Severity,
 )
+from gateway.security.certificates import TrustDomain, check_certificate, load_certificates
 from gateway.security.credentials import Credentials, UsernameToken, load_master_key
+from gateway.security.keys import signing_material
+from gateway.security.receipts import build_receipt, sign_receipt
+from gateway.security.signatures import (
+    CertificateCheck,
+    SignatureResult,
+    SignatureStatus,
+    SigningKey,
+    VerifyPolicy,
+    enforce,
+    verify_package,
+)
 from gateway.store import open_blobs, open_store
 from gateway.store.base import (
     AgencyRecord,
@@ -79,6 +94,37 @@ class Receipt:
     received_at: dt.datetime
     duplicate: bool
     warnings: tuple[Finding, ...]
+    signed_receipt: bytes = b""
+    """The gateway-signed receipt (gateway.security.receipts): proof of what was received."""
+    signature_status: str = ""
+    """The verdict on the package's own XML signature: valid, invalid, absent, unverifiable."""
+    signature_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Received:
+    """A package exactly as it arrived: in memory or in a file, with its SHA-256."""
+
+    raw: bytes | Path
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Intake:
+    """Everything known about a package the gateway is about to accept."""
+
+    pkg: Package
+    sender: str
+    document_id: str
+    identity: str
+    """The business identity the duplicate key is built from."""
+    recipients: list[str]
+    findings: list[Finding]
+    signature: SignatureResult
+    received_sha256: str
+    """SHA-256 of the bytes as received; empty when the gateway built the package itself."""
+    attachment_blobs: tuple[str, ...] = ()
+    trace: NewTrace | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +246,26 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _certificate_check(settings: Settings) -> CertificateCheck:
+    """Signer certificates must chain to the configured trust store; without one, say so."""
+    if settings.trust_store_dir is None:
+        return lambda der: (
+            "no trust store is configured (trust_store_dir): the signer's certificate "
+            "cannot be chained to a trusted authority"
+        )
+    domain = TrustDomain(
+        name="default",
+        anchors=load_certificates(settings.trust_store_dir),
+        expiry_warning_days=settings.certificate_expiry_warning_days,
+    )
+
+    def check(der: bytes) -> str | None:
+        result = check_certificate(der, domain)
+        return None if result.ok else result.reason
+
+    return check
+
+
 class Exchange:
     """The gateway's operations over one store and one blob store."""
 
@@ -221,6 +287,9 @@ class Exchange:
             replay_window=dt.timedelta(seconds=self.settings.replay_window_seconds),
             password_text_allowed=self.settings.password_text_allowed,
         )
+        key_file, cert_file = signing_material(settings)
+        self.signing_key = SigningKey.from_files(key_file, cert_file)
+        self.check_certificate = _certificate_check(settings)
 
     def close(self) -> None:
         self.store.close()
@@ -237,18 +306,27 @@ class Exchange:
 
     # -- sending ------------------------------------------------------------------------------
     def send_document(self, agency: str, source: Source) -> Receipt:
-        pkg = read_package(source, self.blobs)
-        if not isinstance(pkg, DocumentPackage):
-            raise InvalidPackage(
-                [Finding("M.Package.Kind", "/edXML", "this is a STATUS package: use SendStatus")]
-            )
-        return self._accept_document(agency, pkg)
+        with self._as_received(source) as received:
+            pkg = read_package(received.raw, self.blobs)
+            if not isinstance(pkg, DocumentPackage):
+                raise InvalidPackage(
+                    [
+                        Finding(
+                            "M.Package.Kind", "/edXML", "this is a STATUS package: use SendStatus"
+                        )
+                    ]
+                )
+            return self._accept_document(agency, pkg, received)
 
     def send_document_fields(self, agency: str, fields: DocumentFields) -> Receipt:
         return self._accept_document(agency, self._build_document(agency, fields))
 
     def send_status(self, agency: str, source: Source) -> Receipt:
-        pkg = read_package(source, self.blobs)
+        with self._as_received(source) as received:
+            return self._send_status_received(agency, received)
+
+    def _send_status_received(self, agency: str, received: _Received) -> Receipt:
+        pkg = read_package(received.raw, self.blobs)
         if not isinstance(pkg, StatusPackage):
             raise InvalidPackage(
                 [
@@ -257,10 +335,54 @@ class Exchange:
                     )
                 ]
             )
-        return self._accept_status(agency, pkg)
+        return self._accept_status(agency, pkg, received)
 
     def send_status_fields(self, agency: str, fields: StatusFields) -> Receipt:
         return self._accept_status(agency, self._build_status(agency, fields))
+
+    @contextlib.contextmanager
+    def _as_received(self, source: Source) -> Iterator[_Received]:
+        """The bytes exactly as received, with their SHA-256 (what the receipt attests).
+
+        A stream is spooled to a file first, so the reader, the signature check and the
+        receipt all see the same bytes.
+        """
+        if isinstance(source, bytes | bytearray | memoryview):
+            data = bytes(source)
+            yield _Received(data, hashlib.sha256(data).hexdigest())
+            return
+        if isinstance(source, str | os.PathLike):
+            digest = hashlib.sha256()
+            with open(source, "rb") as stream:
+                while chunk := stream.read(1 << 20):
+                    digest.update(chunk)
+            yield _Received(Path(source), digest.hexdigest())
+            return
+        with tempfile.NamedTemporaryFile(dir=self.blobs.tmp_dir, prefix="received-") as spool:
+            digest = hashlib.sha256()
+            while chunk := source.read(1 << 20):
+                digest.update(chunk)
+                spool.write(chunk)
+            spool.flush()
+            yield _Received(Path(spool.name), digest.hexdigest())
+
+    def _signature(self, agency: str, received: _Received | None) -> SignatureResult:
+        """The package's own XML signature, judged by the sender's policy (may refuse)."""
+        if received is None:
+            return SignatureResult(
+                SignatureStatus.ABSENT,
+                "the gateway built this package from fields; it carries no signature",
+                self.clock(),
+            )
+        s = self.settings
+        policy = VerifyPolicy(
+            allow_sha1=agency in s.signature_sha1_allowed_for
+            or "*" in s.signature_sha1_allowed_for,
+            require_valid=agency in s.signature_required_for or "*" in s.signature_required_for,
+        )
+        result = verify_package(received.raw, policy, check_certificate=self.check_certificate)
+        enforce(result, policy)
+        return result
 
     def _check_valid(self, pkg: Package) -> list[Finding]:
         findings = validate(pkg, today=self.clock().astimezone(ICT).date())
@@ -292,28 +414,36 @@ class Exchange:
                     ]
                 )
 
-    def _accept_document(self, agency: str, pkg: DocumentPackage) -> Receipt:
+    def _accept_document(
+        self, agency: str, pkg: DocumentPackage, received: _Received | None = None
+    ) -> Receipt:
         self._agency(agency)
         findings = self._check_valid(pkg)
         self._check_sender(agency, pkg.header.from_.organ_id)
         recipients = [t.organ_id for t in pkg.header.to]
         self._check_recipients(recipients, "/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/To")
+        signature = self._signature(agency, received)
         business = int(pkg.trace.business.doc_type)
         attachments = tuple(
             sha for a in pkg.attachments for sha in (a.encoded.sha256, a.file.sha256)
         )
         return self._accept(
-            pkg,
-            agency,
-            pkg.header.document_id,
-            f"document|{agency}|{pkg.header.document_id}|{business}",
-            recipients,
-            findings,
-            attachments,
-            None,
+            _Intake(
+                pkg,
+                agency,
+                pkg.header.document_id,
+                f"document|{agency}|{pkg.header.document_id}|{business}",
+                recipients,
+                findings,
+                signature,
+                received.sha256 if received else "",
+                attachments,
+            )
         )
 
-    def _accept_status(self, agency: str, pkg: StatusPackage) -> Receipt:
+    def _accept_status(
+        self, agency: str, pkg: StatusPackage, received: _Received | None = None
+    ) -> Receipt:
         self._agency(agency)
         findings = self._check_valid(pkg)
         self._check_sender(agency, pkg.header.from_.organ_id)
@@ -322,6 +452,7 @@ class Exchange:
         self._check_recipients(
             [rf.organ_id], "/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/ResponseFor"
         )
+        signature = self._signature(agency, received)
         trace = NewTrace(
             document_id=rf.document_id,
             from_agency=agency,
@@ -331,72 +462,92 @@ class Exchange:
             status_time=format_timestamp(pkg.header.timestamp) if pkg.header.timestamp else "",
         )
         return self._accept(
-            pkg,
-            agency,
-            rf.document_id,
-            f"status|{agency}|{rf.document_id}|{pkg.header.status_code.value}",
-            [rf.organ_id],
-            findings,
-            (),
-            trace,
+            _Intake(
+                pkg,
+                agency,
+                rf.document_id,
+                f"status|{agency}|{rf.document_id}|{pkg.header.status_code.value}",
+                [rf.organ_id],
+                findings,
+                signature,
+                received.sha256 if received else "",
+                trace=trace,
+            )
         )
 
-    def _accept(
-        self,
-        pkg: Package,
-        sender: str,
-        document_id: str,
-        identity: str,
-        recipients: list[str],
-        findings: list[Finding],
-        attachment_blobs: tuple[str, ...],
-        trace: NewTrace | None,
-    ) -> Receipt:
-        new = self._new_package(
-            pkg, sender, document_id, identity, recipients, findings, attachment_blobs, trace
-        )
-        stored, duplicate = self.store.accept(new)
-        return _receipt(stored, duplicate)
+    def _accept(self, intake: _Intake) -> Receipt:
+        stored, duplicate = self.store.accept(self._new_package(intake))
+        return self._receipt(stored, duplicate)
 
-    def _new_package(
-        self,
-        pkg: Package,
-        sender: str,
-        document_id: str,
-        identity: str,
-        recipients: list[str],
-        findings: list[Finding],
-        attachment_blobs: tuple[str, ...],
-        trace: NewTrace | None,
-    ) -> NewPackage:
-        """Write the normalised package to the blob store and describe it for the database.
+    def _new_package(self, intake: _Intake) -> NewPackage:
+        """Write the normalised package and its signed receipt to the blob store, and describe
+        them for the database.
 
         The duplicate key joins the sender, the business identity and the SHA-256 of the
         normalised package: a resend of the same content is recognised however it was formatted.
         """
         writer = self.blobs.writer()
         try:
-            write_package(pkg, writer, self.blobs)
+            write_package(intake.pkg, writer, self.blobs)
         except BaseException:
             writer.abort()
             raise
         blob = writer.commit()
-        warnings = [f.as_dict() for f in findings if f.severity is Severity.WARNING]
+        package_id = str(uuid.uuid4())
+        received_at = self.clock()
+        receipt = sign_receipt(
+            build_receipt(
+                package_id,
+                intake.sender,
+                intake.document_id,
+                intake.received_sha256 or blob.sha256,
+                received_at,
+                self.settings.gateway_id,
+            ),
+            self.signing_key,
+        )
+        receipt_blob = self.blobs.put_bytes(receipt)
+        warnings = [f.as_dict() for f in intake.findings if f.severity is Severity.WARNING]
         return NewPackage(
-            package_id=str(uuid.uuid4()),
-            kind=pkg.kind,
-            sender=sender,
-            document_id=document_id,
-            dedupe_key=hashlib.sha256(f"{identity}|{blob.sha256}".encode()).hexdigest(),
+            package_id=package_id,
+            kind=intake.pkg.kind,
+            sender=intake.sender,
+            document_id=intake.document_id,
+            dedupe_key=hashlib.sha256(f"{intake.identity}|{blob.sha256}".encode()).hexdigest(),
             content_sha256=blob.sha256,
             blob_sha256=blob.sha256,
             size=blob.size,
-            received_at=to_micros(self.clock()),
-            summary_json=json.dumps(summarize(pkg), ensure_ascii=False),
+            received_at=to_micros(received_at),
+            summary_json=json.dumps(summarize(intake.pkg), ensure_ascii=False),
             warnings_json=json.dumps(warnings, ensure_ascii=False),
-            recipients=tuple(recipients),
-            attachment_blobs=attachment_blobs,
-            trace=trace,
+            recipients=tuple(intake.recipients),
+            attachment_blobs=(*intake.attachment_blobs, receipt_blob.sha256),
+            trace=intake.trace,
+            signature_json=json.dumps(intake.signature.as_dict(), ensure_ascii=False),
+            receipt_sha256=receipt_blob.sha256,
+            audit_details=(
+                ("signature", intake.signature.status.value),
+                ("received_sha256", intake.received_sha256 or blob.sha256),
+            ),
+        )
+
+    def _receipt(self, stored: StoredPackage, duplicate: bool) -> Receipt:
+        warnings = tuple(
+            Finding(w["code"], w["path"], w["message"], Severity(w["severity"]))
+            for w in json.loads(stored.warnings_json)
+        )
+        signature = json.loads(stored.signature_json)
+        return Receipt(
+            package_id=stored.package_id,
+            kind=stored.kind,
+            received_at=from_micros(stored.received_at),
+            duplicate=duplicate,
+            warnings=warnings,
+            signed_receipt=(
+                self.blobs.read_bytes(stored.receipt_sha256) if stored.receipt_sha256 else b""
+            ),
+            signature_status=str(signature.get("status", "")),
+            signature_reason=str(signature.get("reason", "")),
         )
 
     # -- building packages from fields ---------------------------------------------------------
@@ -606,14 +757,17 @@ class Exchange:
             else "",
         )
         return self._new_package(
-            status,
-            receiver.code,
-            document.document_id,
-            f"status|{receiver.code}|{document.document_id}|01|auto",
-            [document.sender] if sender_here else [],
-            [],
-            (),
-            trace,
+            _Intake(
+                status,
+                receiver.code,
+                document.document_id,
+                f"status|{receiver.code}|{document.document_id}|01|auto",
+                [document.sender] if sender_here else [],
+                [],
+                self._signature(receiver.code, None),
+                "",
+                trace=trace,
+            )
         )
 
     # -- traces, directory, service -------------------------------------------------------------
@@ -665,17 +819,3 @@ class Exchange:
             replay_window_seconds=s.replay_window_seconds,
             password_text_allowed=s.password_text_allowed,
         )
-
-
-def _receipt(stored: StoredPackage, duplicate: bool) -> Receipt:
-    warnings = tuple(
-        Finding(w["code"], w["path"], w["message"], Severity(w["severity"]))
-        for w in json.loads(stored.warnings_json)
-    )
-    return Receipt(
-        package_id=stored.package_id,
-        kind=stored.kind,
-        received_at=from_micros(stored.received_at),
-        duplicate=duplicate,
-        warnings=warnings,
-    )

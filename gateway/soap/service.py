@@ -103,6 +103,9 @@ def receipt_type(receipt: exchange.Receipt) -> t.Receipt:
         receivedAt=receipt.received_at,
         duplicate=receipt.duplicate,
         warnings=[t.Finding(**f.as_dict()) for f in receipt.warnings],
+        signatureStatus=receipt.signature_status,
+        signatureReason=receipt.signature_reason,
+        signedReceipt=[receipt.signed_receipt],
     )
 
 

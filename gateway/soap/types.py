@@ -79,7 +79,9 @@ class GatewayFault(Fault):  # type: ignore[misc]
 
 
 class Receipt(ComplexModel):  # type: ignore[misc]
-    """What an accepted package got: its id, when it was committed, and what was repaired."""
+    """What an accepted package got: its id, when it was committed, what was repaired, the
+    verdict on its own XML signature, and the gateway's signed receipt (an XML-DSig document,
+    namespace urn:edoc-gateway:receipt:v1, checkable offline against the gateway's certificate)."""
 
     __namespace__ = TNS
     _type_info = (
@@ -88,6 +90,9 @@ class Receipt(ComplexModel):  # type: ignore[misc]
         ("receivedAt", required(DateTime)),
         ("duplicate", required(Boolean)),
         ("warnings", listing(Finding, "warning", "FindingList")),
+        ("signatureStatus", required(Unicode)),
+        ("signatureReason", required(Unicode)),
+        ("signedReceipt", required(ByteArray)),
     )
 
 
