@@ -394,6 +394,22 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return EXIT_INVALID
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    from gateway.health import check
+
+    health = check(_settings(args))
+    if args.json:
+        json.dump(health.as_dict(), sys.stdout, ensure_ascii=False, indent=2)
+        print()
+    else:
+        for item in health.checks:
+            print(f"{'ok  ' if item.ok else 'FAIL'} {item.name}: {item.detail}")
+        for warning in health.warnings:
+            print(f"warn {warning}")
+        print(f"edoc-gateway {health.version}: {'healthy' if health.ok else 'NOT healthy'}")
+    return EXIT_OK if health.ok else EXIT_INVALID
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edoc-gateway",
@@ -481,6 +497,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("-o", "--output", required=True, metavar="FILE")
     audit.set_defaults(handler=cmd_audit)
+
+    health = commands.add_parser(
+        "health", parents=[config_parent], help="check the database, blobs and certificates"
+    )
+    health.add_argument("--json", action="store_true")
+    health.set_defaults(handler=cmd_health)
 
     s = commands.add_parser("serve", parents=[config_parent], help="run the SOAP service")
     s.add_argument("--demo", action="store_true", help="seed demo agencies, print a ready call")

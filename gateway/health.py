@@ -1,0 +1,101 @@
+"""Health: can the gateway do its job, and what needs an operator's attention soon.
+
+``edoc-gateway health`` prints this (``--json`` for monitoring) and exits 1 when a check fails.
+Certificate expiry is reported ``certificate_expiry_warning_days`` ahead: the gateway's own
+signing certificate and every CA of the trust store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway import __version__
+from gateway.config import Settings
+from gateway.security.certificates import TrustDomain, TrustStore, expiring, load_certificates
+from gateway.security.keys import signing_material
+from gateway.store import open_blobs, open_store
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Health:
+    version: str
+    checks: list[Check] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "version": self.version,
+            "checks": [check.__dict__ for check in self.checks],
+            "warnings": self.warnings,
+        }
+
+
+def check(settings: Settings, *, at: dt.datetime | None = None) -> Health:
+    """Run every check; a failing one is reported, never raised."""
+    health = Health(__version__)
+    try:
+        store = open_store(settings)
+        try:
+            version = store.schema_version()
+            last = store.audit_records(0, 1)
+            health.checks.append(Check("database", True, f"schema version {version}"))
+            health.checks.append(
+                Check("audit log", True, "records present" if last else "empty (no activity)")
+            )
+        finally:
+            store.close()
+    except Exception as exc:
+        health.checks.append(Check("database", False, f"{type(exc).__name__}: {exc}"))
+    try:
+        blobs = open_blobs(settings)
+        probe = blobs.put_bytes(b"edoc-gateway health probe\n")
+        health.checks.append(
+            Check(
+                "blob store", os.access(blobs.root, os.W_OK), f"{blobs.root} ({probe.sha256[:12]}…)"
+            )
+        )
+    except Exception as exc:
+        health.checks.append(Check("blob store", False, f"{type(exc).__name__}: {exc}"))
+    try:
+        _key, certificate_file = signing_material(settings)
+        own = load_certificates(certificate_file)
+        anchors = load_certificates(settings.trust_store_dir) if settings.trust_store_dir else ()
+        domains = [TrustDomain(name="default", anchors=anchors)] if anchors else []
+        store_of_trust = TrustStore(
+            domains,
+            own_certificates=own,
+            own_expiry_warning_days=settings.certificate_expiry_warning_days,
+        )
+        soon = expiring(store_of_trust, settings.certificate_expiry_warning_days, at=at)
+        expired = [w for w in soon if w.expired]
+        health.checks.append(
+            Check(
+                "certificates",
+                not expired,
+                f"signing certificate {certificate_file}; {len(anchors)} trust anchor(s)",
+            )
+        )
+        for warning in soon:
+            state = "EXPIRED" if warning.expired else f"expires in {warning.days_left} day(s)"
+            health.warnings.append(
+                f"{warning.role} {warning.subject}: {state} "
+                f"({warning.not_after:%Y-%m-%d}, sha256 {warning.fingerprint_sha256[:16]}…)"
+            )
+    except Exception as exc:
+        health.checks.append(Check("certificates", False, f"{type(exc).__name__}: {exc}"))
+    return health
