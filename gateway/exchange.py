@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from gateway import __version__
 from gateway.config import Settings
@@ -84,6 +84,7 @@ from gateway.store.base import (
 from gateway.store.blobs import FileBlobStore
 
 Source = bytes | str | os.PathLike[str] | BinaryIO
+P = TypeVar("P", DocumentPackage, StatusPackage)
 MAX_PENDING_PAGE = 500
 
 
@@ -307,15 +308,7 @@ class Exchange:
     # -- sending ------------------------------------------------------------------------------
     def send_document(self, agency: str, source: Source) -> Receipt:
         with self._as_received(source) as received:
-            pkg = read_package(received.raw, self.blobs)
-            if not isinstance(pkg, DocumentPackage):
-                raise InvalidPackage(
-                    [
-                        Finding(
-                            "M.Package.Kind", "/edXML", "this is a STATUS package: use SendStatus"
-                        )
-                    ]
-                )
+            pkg = self._read_as(received, DocumentPackage, "SendStatus")
             return self._accept_document(agency, pkg, received)
 
     def send_document_fields(self, agency: str, fields: DocumentFields) -> Receipt:
@@ -323,19 +316,16 @@ class Exchange:
 
     def send_status(self, agency: str, source: Source) -> Receipt:
         with self._as_received(source) as received:
-            return self._send_status_received(agency, received)
+            pkg = self._read_as(received, StatusPackage, "SendDocument")
+            return self._accept_status(agency, pkg, received)
 
-    def _send_status_received(self, agency: str, received: _Received) -> Receipt:
+    def _read_as(self, received: _Received, kind: type[P], other_operation: str) -> P:
+        """Read a package, refusing the other kind with a pointer to the right operation."""
         pkg = read_package(received.raw, self.blobs)
-        if not isinstance(pkg, StatusPackage):
-            raise InvalidPackage(
-                [
-                    Finding(
-                        "M.Package.Kind", "/edXML", "this is a document package: use SendDocument"
-                    )
-                ]
-            )
-        return self._accept_status(agency, pkg, received)
+        if not isinstance(pkg, kind):
+            message = f"this is a {pkg.kind} package: use {other_operation}"
+            raise InvalidPackage([Finding("M.Package.Kind", "/edXML", message)])
+        return pkg
 
     def send_status_fields(self, agency: str, fields: StatusFields) -> Receipt:
         return self._accept_status(agency, self._build_status(agency, fields))
