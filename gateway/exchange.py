@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -69,6 +70,7 @@ from gateway.security.signatures import (
     SigningKey,
     VerifyPolicy,
     enforce,
+    sign_package,
     verify_package,
 )
 from gateway.store import open_blobs, open_store
@@ -685,14 +687,21 @@ class Exchange:
             to_micros(self.clock()), f"{stored.kind}.fetched", agency, package_id, {}, durable=False
         )
         blob = stored.blob_sha256
+        size, opener = stored.size, lambda: self.blobs.open(blob)
+        if stored.size <= self.settings.stream_threshold_bytes:
+            # What the gateway emits carries its signature (the sender's, if any, was recorded
+            # as a verdict on arrival). Larger packages stream unsigned: signing holds the whole
+            # document in memory several times over.
+            signed = sign_package(self.blobs.read_bytes(blob), self.signing_key)
+            size, opener = len(signed), lambda: io.BytesIO(signed)
         return PackageContent(
             package_id=stored.package_id,
             kind=stored.kind,
             sender=stored.sender,
             received_at=from_micros(stored.received_at),
-            size=stored.size,
+            size=size,
             summary=json.loads(stored.summary_json),
-            open=lambda: self.blobs.open(blob),
+            open=opener,
         )
 
     def confirm_received(

@@ -15,7 +15,12 @@ from gateway.config import Settings
 from gateway.edxml.writer import package_bytes
 from gateway.exchange import Exchange
 from gateway.security.receipts import verify_receipt
-from gateway.security.signatures import SignatureRejected, sign_package
+from gateway.security.signatures import (
+    SignatureRejected,
+    SignatureStatus,
+    sign_package,
+    verify_package,
+)
 from tests.fixtures.packages import build_document
 from tests.integration.test_soap_service import SENDER as SOAP_SENDER
 from tests.integration.test_soap_service import Gateway
@@ -122,3 +127,21 @@ def test_the_receipt_reaches_soap_clients(store_settings: Settings, tmp_path: Pa
         assert receipt.signatureStatus == "absent"
     finally:
         gateway.close()
+
+
+def test_emitted_packages_carry_the_gateway_signature(exchange: Exchange, tmp_path: Path) -> None:
+    receipt = exchange.send_document(SENDER, _document(exchange, b"%PDF-1.4 emitted"))
+    with exchange.get_package(RECEIVER, receipt.package_id).open() as stream:
+        emitted = stream.read()
+    trust = tmp_path / "trust"
+    trust.mkdir()
+    (trust / "gateway.pem").write_bytes(
+        (exchange.settings.signing_dir / "gateway.crt").read_bytes()
+    )
+    verifier = Exchange(replace(exchange.settings, trust_store_dir=trust))
+    try:
+        result = verify_package(emitted, check_certificate=verifier.check_certificate)
+    finally:
+        verifier.close()
+    assert result.status is SignatureStatus.VALID, result.reason
+    assert result.algorithm.endswith("rsa-sha256")
