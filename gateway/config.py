@@ -64,6 +64,14 @@ class Settings:
     trust_store_dir: Path | None = None
     """Directory of CA certificates (PEM) that signer certificates must chain to. Unset:
     certificates are reported but not chained (results say "unverifiable")."""
+    trust_revocation: str = "soft-fail"
+    """Revocation checks for signer certificates: ``off``, ``soft-fail`` (an unreachable CRL or
+    OCSP server leaves the status unknown) or ``hard-fail`` (it makes the certificate untrusted).
+    A revoked certificate is never trusted."""
+    trust_ocsp: bool = True
+    """Ask the certificate's OCSP responder first; CRLs are the fallback."""
+    trust_proxy: str = ""
+    """HTTP proxy for CRL and OCSP requests (the specialised network usually needs one)."""
     certificate_expiry_warning_days: int = 30
     """Health output warns this many days before a configured certificate expires."""
 
@@ -176,6 +184,10 @@ def check(settings: Settings) -> None:
         raise ConfigError(
             "M.Config.stream_threshold_bytes",
             "stream_threshold_bytes must not exceed max_request_bytes",
+        )
+    if settings.trust_revocation not in ("off", "soft-fail", "hard-fail"):
+        raise ConfigError(
+            "R.Config.trust_revocation", "trust_revocation must be off, soft-fail or hard-fail"
         )
     if (settings.signing_key_file is None) != (settings.signing_cert_file is None):
         raise ConfigError(

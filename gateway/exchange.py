@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar, cast
 
 from gateway import __version__
 from gateway.config import Settings
@@ -59,7 +59,12 @@ from gateway.errors import (
     PermissionDenied,
     Severity,
 )
-from gateway.security.certificates import TrustDomain, check_certificate, load_certificates
+from gateway.security.certificates import (
+    RevocationMode,
+    TrustDomain,
+    check_certificate,
+    load_certificates,
+)
 from gateway.security.credentials import Credentials, UsernameToken, load_master_key
 from gateway.security.keys import signing_material
 from gateway.security.receipts import build_receipt, sign_receipt
@@ -259,6 +264,9 @@ def _certificate_check(settings: Settings) -> CertificateCheck:
     domain = TrustDomain(
         name="default",
         anchors=load_certificates(settings.trust_store_dir),
+        revocation=cast(RevocationMode, settings.trust_revocation),
+        ocsp=settings.trust_ocsp,
+        proxy=settings.trust_proxy or None,
         expiry_warning_days=settings.certificate_expiry_warning_days,
     )
 

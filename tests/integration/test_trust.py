@@ -145,3 +145,23 @@ def test_emitted_packages_carry_the_gateway_signature(exchange: Exchange, tmp_pa
         verifier.close()
     assert result.status is SignatureStatus.VALID, result.reason
     assert result.algorithm.endswith("rsa-sha256")
+
+
+def test_hard_fail_revocation_makes_unknown_status_untrusted(
+    exchange: Exchange, pki: Pki, tmp_path: Path
+) -> None:
+    trust = tmp_path / "trust"
+    trust.mkdir()
+    (trust / "ca.pem").write_bytes(pki.ca.cert_pem)
+    strict = Exchange(
+        replace(exchange.settings, trust_store_dir=trust, trust_revocation="hard-fail")
+    )
+    try:
+        signed = sign_package(_document(strict, b"%PDF-1.4 strict"), pki.signing_key())
+        verdict = strict.send_document(SENDER, signed)
+    finally:
+        strict.close()
+    # The test certificates name no CRL or OCSP endpoint: soft-fail trusts them (see above),
+    # hard-fail cannot confirm they are not revoked.
+    assert verdict.signature_status == "unverifiable"
+    assert "revocation" in verdict.signature_reason.lower()
