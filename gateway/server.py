@@ -28,17 +28,39 @@ DEMO_AGENCIES = (
 
 
 def build_app(settings: Settings) -> WsgiApp:
-    """The gateway's WSGI application on a fresh exchange."""
+    """The gateway's WSGI application on a fresh exchange: every face, mounted by path prefix.
+
+    The modern SOAP service answers every path no other face claims (its 404 names where it is).
+    Each adapter adds one entry to ``mounts``; the composition root is the one place that knows
+    them all (adapters depend on the core, never the reverse).
+    """
     from gateway.soap.app import make_app
     from gateway.soap.streaming import large_request_handler, large_response_handler
 
     exchange = Exchange(settings)
-    return make_app(
+    soap = make_app(
         exchange,
         settings,
         large_request_handler=large_request_handler(exchange),
         large_response_handler=large_response_handler(exchange),
     )
+    mounts: list[tuple[str, WsgiApp]] = []
+    return mount(mounts, default=soap)
+
+
+def mount(mounts: list[tuple[str, WsgiApp]], *, default: WsgiApp) -> WsgiApp:
+    """Dispatch on the longest matching path prefix; ``SCRIPT_NAME``/``PATH_INFO`` are left as
+    they are, so each face sees the full path it documents."""
+    ordered = sorted(mounts, key=lambda entry: len(entry[0]), reverse=True)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = str(environ.get("PATH_INFO", "")) or "/"
+        for prefix, face in ordered:
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+                return face(environ, start_response)
+        return default(environ, start_response)
+
+    return app
 
 
 def seed_demo(settings: Settings) -> dict[str, str]:
