@@ -59,6 +59,7 @@ def header_recipients(path: Path, message_type: MessageType) -> tuple[str, ...]:
                 read += len(chunk)
                 parser.feed(chunk)
                 for event, element in parser.read_events():
+                    assert isinstance(element, etree._Element)
                     name = etree.QName(element).localname
                     if event == "start":
                         if not stack and name != "edXML":

@@ -34,7 +34,7 @@ VERSION = "3.0.201608"
 """The SDK's protocol version header (sent, not signed)."""
 USER_AGENT = "edoc-gateway VXP/1.0 XRoad/VPCP"
 
-_UNSIGNED = {SIGN_HEADER_KEY.lower(), SIGN_HEADER.lower(), HASH_HEADER.lower(), VERSION_HEADER.lower()}
+_UNSIGNED = {h.lower() for h in (SIGN_HEADER_KEY, SIGN_HEADER, HASH_HEADER, VERSION_HEADER)}
 
 
 class SignatureError(ValueError):
@@ -66,8 +66,8 @@ def hmac_hex(secret: str, message: str) -> str:
 
 def sign(secret: str, params: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """The HTTP headers for one call: each parameter as ``XroadVnpt-<name>`` plus the three
-    signature headers. ``params`` are ``(name, value)`` pairs without the prefix, in the order
-    they are signed (``systemid``, ``timestamp``, ``Content-Type``, per-call keys, ``hash-file``)."""
+    signature headers. ``params`` are ``(name, value)`` pairs without the prefix, in signing
+    order (``systemid``, ``timestamp``, ``Content-Type``, per-call keys, ``hash-file``)."""
     signed: dict[str, str] = {}
     for name, value in params:
         header = PREFIX + name

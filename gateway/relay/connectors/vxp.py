@@ -275,10 +275,10 @@ class VxpConnector:
                 *params,
             ],
         )
-        headers = [(name, value.encode("utf-8")) for name, value in signed]
-        headers.append((vxp_headers.VERSION_HEADER, vxp_headers.VERSION.encode()))
+        headers = [(name.encode(), value.encode("utf-8")) for name, value in signed]
+        headers.append((vxp_headers.VERSION_HEADER.encode(), vxp_headers.VERSION.encode()))
         if files is None:
-            headers.append(("Content-Type", content_type.encode()))
+            headers.append((b"Content-Type", content_type.encode()))
         return self._client.build_request(
             "POST", operation, headers=headers, content=body, files=files
         )
