@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,9 @@ def register(commands: Any) -> None:
         metavar="RULE",
         help="e.g. reset:op=sendEdoc:count=2, delay=1500:p=0.2, error=503, drop, duplicate",
     )
+    sim.add_argument("--tls-cert", help="PEM certificate (with --tls-key): serve HTTPS")
+    sim.add_argument("--tls-key")
+    sim.add_argument("--client-ca", help="PEM CA bundle: require client certificates from it")
     sim.add_argument("--seed", type=int, help="random seed for probabilistic faults")
     sim.set_defaults(handler=run)
 
@@ -59,9 +63,16 @@ def run(args: argparse.Namespace) -> int:
     systems = dict(args.agency)
     if not systems:
         print("warning: no --agency CODE:SECRET given; every request will be refused")
+    tls = None
+    if args.tls_cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.client_ca:
+            tls.load_verify_locations(args.client_ca)
+            tls.verify_mode = ssl.CERT_REQUIRED
     sim = Simulator.create(
         Path(args.data_dir), systems, host=args.host, port=args.port, faults=args.faults,
-        seed=args.seed,
+        seed=args.seed, tls=tls,
     )
     print(f"national-axis simulator listening on {sim.url}", flush=True)
     print(f"systems: {', '.join(systems) or '(none)'}; data: {Path(args.data_dir).resolve()}")

@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -41,6 +42,7 @@ class _Server(ThreadingMixIn, WSGIServer):
     allow_reuse_address = True
     request_queue_size = 64
     faults: FaultPlan
+    scheme = "http"
 
 
 class _Handler(WSGIRequestHandler):
@@ -135,6 +137,7 @@ class Simulator:
     store: SimulatorStore
     backend: SimulatorBackend
     faults: FaultPlan
+    scheme = "http"
     server: _Server
     _thread: threading.Thread | None = None
 
@@ -148,19 +151,25 @@ class Simulator:
         port: int = 0,
         faults: list[FaultRule] | None = None,
         seed: int | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> Simulator:
+        """``tls``: a server-side context to speak HTTPS (with ``verify_mode`` CERT_REQUIRED
+        and a CA loaded, it demands client certificates, like the specialised network)."""
         store = SimulatorStore(data_dir)
         plan = FaultPlan(faults, seed)
         backend = SimulatorBackend(store, systems, plan)
         server = _Server((host, port), _Handler)
         server.faults = plan
+        if tls is not None:
+            server.socket = tls.wrap_socket(server.socket, server_side=True)
+            server.scheme = "https"
         server.set_app(VxpApp(backend, spool_dir=store.spool_dir))
         return cls(store, backend, plan, server)
 
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{self.server.scheme}://{host!s}:{port}"
 
     def start(self) -> Simulator:
         """Serve from a background thread (tests)."""

@@ -235,7 +235,7 @@ class AgencyRecord:
         }
 
     def to_register_json(self) -> dict[str, Any]:
-        return {
+        body = {
             "id": self.id,
             "pcode": self.pcode,
             "code": self.code,
@@ -244,6 +244,9 @@ class AgencyRecord:
             "mobile": self.mobile,
             "fax": self.fax,
         }
+        if self.code_qd20:  # not in the SDK's form; the simulator keeps it for QD20 listings
+            body["codeQD20"] = self.code_qd20
+        return body
 
 
 def codes(value: Any) -> tuple[str, ...]:
