@@ -513,6 +513,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--single-process", action="store_true", help="waitress in one process (not Linux, dev)"
     )
     s.set_defaults(handler=cmd_serve)
+
+    from gateway.simulator.cli import register as register_simulator
+
+    register_simulator(commands)
     return parser
 
 
