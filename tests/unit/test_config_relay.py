@@ -107,3 +107,20 @@ def test_mistakes_are_explained(tmp_path: Path, text: str, code: str, words: str
         _load(tmp_path, text)
     assert caught.value.code == code
     assert words in str(caught.value)
+
+
+def test_config_check_and_relay_run_explain(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gateway.cli import main
+
+    path = tmp_path / "gateway.toml"
+    path.write_text(f'data_dir = "{tmp_path / "data"}"\n' + GOOD, "utf-8")
+    assert main(["config", "check", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "upstream.national = vxp http://127.0.0.1:9/XrdAdapter/adapter" in out
+    assert "route.1 = level1='G22' -> ministry" in out and "from-file" not in out
+    bare = tmp_path / "bare.toml"
+    bare.write_text(f'data_dir = "{tmp_path / "data"}"\n', "utf-8")
+    assert main(["relay", "run", "--once", "--config", str(bare)]) == 2
+    assert "no [[upstream]] is configured" in capsys.readouterr().err
