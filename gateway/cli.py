@@ -31,6 +31,8 @@ from gateway.edxml.summary import summarize
 from gateway.edxml.validate import validate
 from gateway.edxml.writer import write_package
 from gateway.errors import Finding, GatewayError
+from gateway.relay.commands import register as register_relay
+from gateway.relay.commands import start_relay_process, stop_relay_process
 from gateway.security.credentials import Credentials, load_master_key
 from gateway.soap.wsdl_export import register as register_wsdl
 from gateway.store import open_store
@@ -360,7 +362,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     open_store(settings).close()  # migrate once, before workers start
     if args.demo:
         print(demo_instructions(settings, seed_demo(settings)), flush=True)
-    serve(settings, single_process=args.single_process)
+    # One command runs everything: the relay is its own process (its loop never blocks a worker).
+    relay = start_relay_process(args.config) if settings.upstreams else None
+    try:
+        serve(settings, single_process=args.single_process)
+    finally:
+        if relay is not None:
+            stop_relay_process(relay)
     return EXIT_OK
 
 
@@ -485,6 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     agencies.set_defaults(handler=cmd_agencies)
 
     register_wsdl(commands, [config_parent])
+    register_relay(commands, [config_parent])
 
     audit = commands.add_parser("audit", help="the tamper-evident audit log")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)

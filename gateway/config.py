@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.errors import GatewayError
+from gateway.relay.connector import UpstreamSettings
 
 MiB = 1 << 20
 
@@ -74,6 +75,29 @@ class Settings:
     """HTTP proxy for CRL and OCSP requests (the specialised network usually needs one)."""
     certificate_expiry_warning_days: int = 30
     """Health output warns this many days before a configured certificate expires."""
+    upstreams: tuple[UpstreamSettings, ...] = ()
+    """The ``[[upstream]]`` tables: where packages for agencies that are not local go."""
+    routes: tuple[RouteRule, ...] = ()
+    """The ``[[route]]`` tables, tried in order after the agency directory's exact codes."""
+    default_upstream: str = ""
+    """The upstream for a recipient no directory entry or route matches; empty: such a
+    recipient is refused at send time."""
+    relay_max_attempts: int = 20
+    """A package still undelivered after this many transient failures becomes a dead letter."""
+    relay_max_age_hours: int = 72
+    """... or after this many hours in the outbox, whichever comes first."""
+    relay_backoff_base_seconds: int = 5
+    """The first retry waits about this long; each further one doubles it (with jitter)."""
+    relay_backoff_max_seconds: int = 900
+    relay_lease_seconds: int = 120
+    """How long a worker owns a claimed outbox item or a poller lease before another node may
+    take it over (longer than the slowest upstream call)."""
+    relay_circuit_failures: int = 5
+    """Consecutive transient failures that open an upstream's circuit breaker."""
+    relay_circuit_cooldown_seconds: int = 60
+    """How long an open circuit waits before one probe send is let through."""
+    directory_sync_minutes: int = 60
+    """How often ``relay run`` refreshes the agency directory from each upstream (0: never)."""
 
     @property
     def blob_dir(self) -> Path:
@@ -96,13 +120,42 @@ class Settings:
         return self.database_dsn.startswith(("postgresql://", "postgres://"))
 
 
+@dataclass(frozen=True, slots=True)
+class RouteRule:
+    """A ``[[route]]`` table: recipients matching every given test go to ``upstream``."""
+
+    upstream: str
+    prefix: str = ""
+    """The code's text starts with this (useful for QĐ 20 codes: ``H36.``)."""
+    level1: str = ""
+    """The code's level-1 unit (``H36``, ``G22``), in either code form."""
+    level: int = 0
+    """The code's level (1 = ministry or province); 0: any level."""
+
+    def describe(self) -> str:
+        tests = [
+            f"{name}={value!r}"
+            for name, value in (
+                ("prefix", self.prefix),
+                ("level1", self.level1),
+                ("level", self.level),
+            )
+            if value
+        ]
+        return f"{' '.join(tests)} -> {self.upstream}"
+
+
 _ROLES = ("agency-gateway", "provincial-axis")
-_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+_NESTED = ("upstreams", "routes")
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name not in _NESTED}
+_UPSTREAM_FIELDS = {f.name: f for f in dataclasses.fields(UpstreamSettings)}
+_ROUTE_FIELDS = {f.name: f for f in dataclasses.fields(RouteRule)}
 
 
-def _coerce(name: str, value: Any, source: str) -> Any:
+def _coerce(name: str, value: Any, source: str, default: Any = dataclasses.MISSING) -> Any:
     """Convert a raw value to the type of the field it sets, or say why it cannot be."""
-    default = getattr(Settings(), name)
+    if default is dataclasses.MISSING:
+        default = getattr(Settings(), name)
     kind: type[Any] = type(default) if default is not None else Path
     try:
         if kind is bool:
@@ -124,6 +177,10 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             if isinstance(value, bool):
                 raise ValueError("a number is expected")
             return int(value)
+        if kind is float:
+            if isinstance(value, bool):
+                raise ValueError("a number is expected")
+            return float(value)
         if issubclass(kind, Path):
             return Path(str(value)).expanduser()
         return str(value)
@@ -149,7 +206,16 @@ def load_settings(
             raise ConfigError("M.Config.File", f"cannot read {file_path}: {exc}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError("M.Config.File", f"{file_path} is not valid TOML: {exc}") from exc
-        table = raw.get("gateway", raw)
+        table = dict(raw.get("gateway", raw))
+        nested = {key: table.pop(key, raw.get(key, [])) for key in ("upstream", "route")}
+        values["upstreams"] = tuple(
+            _upstream(item, f"{file_path}: [[upstream]] #{n}", env)
+            for n, item in enumerate(_tables(nested["upstream"], "upstream", file_path), 1)
+        )
+        values["routes"] = tuple(
+            _route(item, f"{file_path}: [[route]] #{n}")
+            for n, item in enumerate(_tables(nested["route"], "route", file_path), 1)
+        )
         for key, value in table.items():
             name = key.replace("-", "_")
             if name not in _FIELDS:
@@ -165,6 +231,122 @@ def load_settings(
     settings = Settings(**values)
     check(settings)
     return settings
+
+
+def _tables(value: Any, key: str, file_path: Path) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ConfigError(
+            f"M.Config.{key}", f"{file_path}: {key} must be written as [[{key}]] tables"
+        )
+    return value
+
+
+def _fields_of(
+    item: dict[str, Any], known: Mapping[str, dataclasses.Field[Any]], source: str
+) -> dict[str, Any]:
+    """A nested table's values, coerced to its dataclass's field types."""
+    out: dict[str, Any] = {}
+    for key, value in item.items():
+        name = key.replace("-", "_")
+        if name not in known:
+            raise ConfigError(
+                "M.Config.Unknown",
+                f"{source}: unknown key {key!r} (known: {', '.join(sorted(known))})",
+            )
+        field = known[name]
+        default = field.default if field.default is not dataclasses.MISSING else ""
+        out[name] = _coerce(name, value, source, default)
+    return out
+
+
+def upstream_secret_variable(name: str) -> str:
+    """``GATEWAY_UPSTREAM_<NAME>_SECRET``: where an upstream's secret may come from instead."""
+    return (
+        "GATEWAY_UPSTREAM_" + "".join(c if c.isalnum() else "_" for c in name.upper()) + "_SECRET"
+    )
+
+
+def _upstream(item: dict[str, Any], source: str, env: Mapping[str, str]) -> UpstreamSettings:
+    values = _fields_of(item, _UPSTREAM_FIELDS, source)
+    for required in ("name", "protocol", "endpoint"):
+        if not values.get(required):
+            raise ConfigError(f"N.Config.upstream.{required}", f"{source}: {required} is required")
+    secret = env.get(upstream_secret_variable(values["name"]))
+    if secret is not None:
+        values["secret"] = secret
+    return UpstreamSettings(**values)
+
+
+def _route(item: dict[str, Any], source: str) -> RouteRule:
+    values = _fields_of(item, _ROUTE_FIELDS, source)
+    if not values.get("upstream"):
+        raise ConfigError("N.Config.route.upstream", f"{source}: upstream is required")
+    rule = RouteRule(**values)
+    if not (rule.prefix or rule.level1 or rule.level):
+        raise ConfigError(
+            "N.Config.route",
+            f"{source}: a route needs at least one of prefix, level1 or level "
+            "(use default_upstream for a catch-all)",
+        )
+    return rule
+
+
+def _check_relay(settings: Settings) -> None:
+    """Upstream names are unique and every route and the default name one of them."""
+    from gateway.relay.connectors import PROTOCOLS
+
+    names: list[str] = []
+    for upstream in settings.upstreams:
+        where = f"[[upstream]] {upstream.name!r}"
+        if upstream.name in names:
+            raise ConfigError("R.Config.upstream.name", f"{where} is defined twice")
+        names.append(upstream.name)
+        if upstream.protocol not in PROTOCOLS:
+            raise ConfigError(
+                "R.Config.upstream.protocol",
+                f"{where}: protocol must be one of {', '.join(PROTOCOLS)}, "
+                f"not {upstream.protocol!r}",
+            )
+        if not upstream.endpoint.startswith(("http://", "https://")):
+            raise ConfigError(
+                "M.Config.upstream.endpoint", f"{where}: endpoint must be an http(s):// URL"
+            )
+        if (upstream.client_cert_file is None) != (upstream.client_key_file is None):
+            raise ConfigError(
+                "M.Config.upstream.client_cert_file",
+                f"{where}: client_cert_file and client_key_file go together",
+            )
+        if upstream.timeout_seconds <= 0 or upstream.poll_interval_seconds <= 0:
+            raise ConfigError(
+                "R.Config.upstream.timeout_seconds",
+                f"{where}: timeout_seconds and poll_interval_seconds must be positive",
+            )
+    for rule in settings.routes:
+        if rule.upstream not in names:
+            raise ConfigError(
+                "R.Config.route.upstream",
+                f"[[route]] {rule.describe()}: no [[upstream]] is named {rule.upstream!r}",
+            )
+    if settings.default_upstream and settings.default_upstream not in names:
+        raise ConfigError(
+            "R.Config.default_upstream",
+            f"default_upstream {settings.default_upstream!r} names no [[upstream]] "
+            f"(configured: {', '.join(names) or 'none'})",
+        )
+    for name in ("relay_max_attempts", "relay_max_age_hours", "relay_backoff_base_seconds"):
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"R.Config.{name}", f"{name} must be at least 1")
+    if settings.relay_backoff_max_seconds < settings.relay_backoff_base_seconds:
+        raise ConfigError(
+            "R.Config.relay_backoff_max_seconds",
+            "relay_backoff_max_seconds must not be below relay_backoff_base_seconds",
+        )
+    if settings.relay_lease_seconds < 10:
+        raise ConfigError("R.Config.relay_lease_seconds", "relay_lease_seconds must be >= 10")
+    if settings.relay_circuit_failures < 1:
+        raise ConfigError(
+            "R.Config.relay_circuit_failures", "relay_circuit_failures must be at least 1"
+        )
 
 
 def check(settings: Settings) -> None:
@@ -198,6 +380,7 @@ def check(settings: Settings) -> None:
         raise ConfigError(
             "R.Config.replay_window_seconds", "replay_window_seconds must be at least 30"
         )
+    _check_relay(settings)
 
 
 def describe(settings: Settings) -> dict[str, str]:
@@ -209,4 +392,12 @@ def describe(settings: Settings) -> dict[str, str]:
             scheme, rest = value.split("://", 1)
             value = f"{scheme}://***@{rest.split('@', 1)[1]}"
         out[name] = str(value)
+    for upstream in settings.upstreams:
+        secret = "***" if upstream.secret else "(none)"
+        out[f"upstream.{upstream.name}"] = (
+            f"{upstream.protocol} {upstream.endpoint} system_id={upstream.system_id!r} "
+            f"secret={secret} timeout={upstream.timeout_seconds}s"
+        )
+    for index, rule in enumerate(settings.routes, 1):
+        out[f"route.{index}"] = rule.describe()
     return out

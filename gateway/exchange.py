@@ -10,6 +10,7 @@ Reads never change state: a client that crashes mid-read can read again.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import io
@@ -59,6 +60,7 @@ from gateway.errors import (
     PermissionDenied,
     Severity,
 )
+from gateway.routing.router import Route, Router
 from gateway.security.certificates import (
     RevocationMode,
     TrustDomain,
@@ -81,6 +83,7 @@ from gateway.security.signatures import (
 from gateway.store import open_blobs, open_store
 from gateway.store.base import (
     AgencyRecord,
+    NewOutbound,
     NewPackage,
     NewTrace,
     Store,
@@ -133,6 +136,12 @@ class _Intake:
     """SHA-256 of the bytes as received; empty when the gateway built the package itself."""
     attachment_blobs: tuple[str, ...] = ()
     trace: NewTrace | None = None
+    upstreams: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Sends to queue: (upstream, the external recipients it delivers to)."""
+    upstream_source: str = ""
+    """The upstream the package arrived from (empty: a local client sent it)."""
+    document_key: str = ""
+    """The document this package is about (orders a status or revoke after its document)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +310,7 @@ class Exchange:
         key_file, cert_file = signing_material(settings)
         self.signing_key = SigningKey.from_files(key_file, cert_file)
         self.check_certificate = _certificate_check(settings)
+        self.router = Router(settings, self.store)
 
     def close(self) -> None:
         self.store.close()
@@ -399,20 +409,9 @@ class Exchange:
                 "/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/From/OrganId",
             )
 
-    def _check_recipients(self, codes: list[str], path: str) -> None:
-        for index, code in enumerate(codes, start=1):
-            record = self.store.get_agency(code)
-            if record is None or not record.enabled:
-                where = f"{path}[{index}]/OrganId" if len(codes) > 1 else f"{path}/OrganId"
-                raise InvalidPackage(
-                    [
-                        Finding(
-                            "R.MessageHeader.To.OrganId",
-                            where,
-                            f"no agency {code} has a mailbox here (unknown or disabled recipient)",
-                        )
-                    ]
-                )
+    def _check_recipients(self, codes: list[str], path: str) -> Route:
+        """Local mailboxes and the upstreams that reach the others; refuses unreachable ones."""
+        return self.router.route(codes, path)
 
     def _accept_document(
         self, agency: str, pkg: DocumentPackage, received: _Received | None = None
@@ -420,25 +419,47 @@ class Exchange:
         self._agency(agency)
         findings = self._check_valid(pkg)
         self._check_sender(agency, pkg.header.from_.organ_id)
-        recipients = [t.organ_id for t in pkg.header.to]
-        self._check_recipients(recipients, "/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/To")
+        route = self._check_recipients(
+            [t.organ_id for t in pkg.header.to], "/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/To"
+        )
         signature = self._signature(agency, received)
-        business = int(pkg.trace.business.doc_type)
+        return self._accept(
+            self._document_intake(
+                agency, pkg, list(route.local), findings, signature, received, route
+            )
+        )
+
+    @staticmethod
+    def _document_intake(
+        sender: str,
+        pkg: DocumentPackage,
+        recipients: list[str],
+        findings: list[Finding],
+        signature: SignatureResult,
+        received: _Received | None,
+        route: Route | None = None,
+    ) -> _Intake:
+        business = pkg.trace.business
         attachments = tuple(
             sha for a in pkg.attachments for sha in (a.encoded.sha256, a.file.sha256)
         )
-        return self._accept(
-            _Intake(
-                pkg,
-                agency,
-                pkg.header.document_id,
-                f"document|{agency}|{pkg.header.document_id}|{business}",
-                recipients,
-                findings,
-                signature,
-                received.sha256 if received else "",
-                attachments,
-            )
+        return _Intake(
+            pkg,
+            sender,
+            pkg.header.document_id,
+            f"document|{sender}|{pkg.header.document_id}|{int(business.doc_type)}",
+            recipients,
+            findings,
+            signature,
+            received.sha256 if received else "",
+            attachments,
+            upstreams=tuple(route.upstreams.items()) if route else (),
+            # A revoke, update or replace is about the document it names.
+            document_key=(
+                business.document_id
+                if business.doc_type != BusinessDocType.NEW and business.document_id
+                else pkg.header.document_id
+            ),
         )
 
     def _accept_status(
@@ -449,10 +470,29 @@ class Exchange:
         self._check_sender(agency, pkg.header.from_.organ_id)
         rf = pkg.header.response_for
         assert rf is not None, "validation refuses a status without ResponseFor"
-        self._check_recipients(
+        route = self._check_recipients(
             [rf.organ_id], "/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/ResponseFor"
         )
         signature = self._signature(agency, received)
+        return self._accept(
+            self._status_intake(
+                agency, pkg, list(route.local), findings, signature, received, route
+            )
+        )
+
+    @staticmethod
+    def _status_intake(
+        sender: str,
+        pkg: StatusPackage,
+        recipients: list[str],
+        findings: list[Finding],
+        signature: SignatureResult,
+        received: _Received | None,
+        route: Route | None = None,
+    ) -> _Intake:
+        rf = pkg.header.response_for
+        assert rf is not None, "validation refuses a status without ResponseFor"
+        agency = sender
         trace = NewTrace(
             document_id=rf.document_id,
             from_agency=agency,
@@ -461,19 +501,73 @@ class Exchange:
             description=pkg.header.description,
             status_time=format_timestamp(pkg.header.timestamp) if pkg.header.timestamp else "",
         )
-        return self._accept(
-            _Intake(
-                pkg,
-                agency,
-                rf.document_id,
-                f"status|{agency}|{rf.document_id}|{pkg.header.status_code.value}",
-                [rf.organ_id],
-                findings,
-                signature,
-                received.sha256 if received else "",
-                trace=trace,
-            )
+        return _Intake(
+            pkg,
+            agency,
+            rf.document_id,
+            f"status|{agency}|{rf.document_id}|{pkg.header.status_code.value}",
+            recipients,
+            findings,
+            signature,
+            received.sha256 if received else "",
+            trace=trace,
+            upstreams=tuple(route.upstreams.items()) if route else (),
+            document_key=rf.document_id,
         )
+
+    def accept_from_upstream(self, upstream: str, source: Source) -> Receipt:
+        """Accept a package an upstream delivered (the inbound poller calls this).
+
+        The sender is an agency beyond the upstream, never a local one. A document is delivered
+        to the recipients that have a mailbox here (``To`` also names the other agencies the
+        sender addressed; reference §5.6); a status goes to the local original sender. A
+        package fetched again is recognised by its duplicate key and stored once.
+        """
+        with self._as_received(source) as received:
+            pkg = read_package(received.raw, self.blobs)
+            findings = self._check_valid(pkg)
+            sender = pkg.header.from_.organ_id
+            if self.store.get_agency(sender) is not None:
+                raise InvalidPackage(
+                    [
+                        Finding(
+                            "R.MessageHeader.From.OrganId",
+                            "/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/From/OrganId",
+                            f"{sender} has a mailbox here: a package from it cannot arrive "
+                            f"from upstream {upstream}",
+                        )
+                    ]
+                )
+            if isinstance(pkg, DocumentPackage):
+                codes = [t.organ_id for t in pkg.header.to]
+                path = "/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/To"
+            else:
+                rf = pkg.header.response_for
+                assert rf is not None, "validation refuses a status without ResponseFor"
+                codes = [rf.organ_id]
+                path = "/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/ResponseFor"
+            local = [code for code in dict.fromkeys(codes) if self._is_local(code)]
+            if not local:
+                raise InvalidPackage(
+                    [
+                        Finding(
+                            "R.MessageHeader.To.OrganId",
+                            path,
+                            f"none of {', '.join(codes) or 'the recipients'} has a mailbox here",
+                        )
+                    ]
+                )
+            signature = self._signature(sender, received)
+            self.store.learn_directory(sender, upstream, to_micros(self.clock()))
+            if isinstance(pkg, DocumentPackage):
+                intake = self._document_intake(sender, pkg, local, findings, signature, received)
+            else:
+                intake = self._status_intake(sender, pkg, local, findings, signature, received)
+            return self._accept(dataclasses.replace(intake, upstream_source=upstream))
+
+    def _is_local(self, code: str) -> bool:
+        record = self.store.get_agency(code)
+        return record is not None and record.enabled
 
     def _accept(self, intake: _Intake) -> Receipt:
         stored, duplicate = self.store.accept(self._new_package(intake))
@@ -507,6 +601,7 @@ class Exchange:
             self.signing_key,
         )
         receipt_blob = self.blobs.put_bytes(receipt)
+        outbound = self._outbound(intake, blob.sha256)
         warnings = [f.as_dict() for f in intake.findings if f.severity is Severity.WARNING]
         return NewPackage(
             package_id=package_id,
@@ -521,15 +616,59 @@ class Exchange:
             summary_json=json.dumps(summarize(intake.pkg), ensure_ascii=False),
             warnings_json=json.dumps(warnings, ensure_ascii=False),
             recipients=tuple(intake.recipients),
-            attachment_blobs=(*intake.attachment_blobs, receipt_blob.sha256),
+            attachment_blobs=(
+                *intake.attachment_blobs,
+                receipt_blob.sha256,
+                *(o.blob_sha256 for o in outbound),
+            ),
             trace=intake.trace,
             signature_json=json.dumps(intake.signature.as_dict(), ensure_ascii=False),
             receipt_sha256=receipt_blob.sha256,
             audit_details=(
                 ("signature", intake.signature.status.value),
                 ("received_sha256", intake.received_sha256 or blob.sha256),
+                *((("from_upstream", intake.upstream_source),) if intake.upstream_source else ()),
+                *(
+                    (
+                        (
+                            "upstream_sends",
+                            ";".join(f"{n}={','.join(c)}" for n, c in intake.upstreams),
+                        ),
+                    )
+                    if intake.upstreams
+                    else ()
+                ),
             ),
+            outbound=outbound,
         )
+
+    def _outbound(self, intake: _Intake, blob_sha256: str) -> tuple[NewOutbound, ...]:
+        """What each upstream is sent: the package with ``To`` = only that upstream's recipients
+        (reference §5.6), written in the strict layout and signed by the gateway (up to the
+        stream threshold, as GetPackage does)."""
+        sends = []
+        for upstream, codes in intake.upstreams:
+            sha, size = blob_sha256, self.blobs.path_for(blob_sha256).stat().st_size
+            if isinstance(intake.pkg, DocumentPackage):
+                pkg = intake.pkg
+                header = dataclasses.replace(
+                    pkg.header, to=tuple(t for t in pkg.header.to if t.organ_id in codes)
+                )
+                writer = self.blobs.writer()
+                try:
+                    write_package(dataclasses.replace(pkg, header=header), writer, self.blobs)
+                except BaseException:
+                    writer.abort()
+                    raise
+                written = writer.commit()
+                sha, size = written.sha256, written.size
+            if size <= self.settings.stream_threshold_bytes:
+                signed = self.blobs.put_bytes(
+                    sign_package(self.blobs.read_bytes(sha), self.signing_key)
+                )
+                sha, size = signed.sha256, signed.size
+            sends.append(NewOutbound(upstream, codes, intake.document_key, sha, size))
+        return tuple(sends)
 
     def _receipt(self, stored: StoredPackage, duplicate: bool) -> Receipt:
         warnings = tuple(
@@ -752,7 +891,13 @@ class Exchange:
                 description="Đã đến: phần mềm QLVB đã nhận văn bản, văn thư chưa xử lý",
             ),
         )
-        sender_here = self.store.get_agency(document.sender) is not None
+        destination = self.router.resolve(document.sender)
+        sender_here = destination is not None and destination.local
+        upstreams = (
+            ((destination.upstream, (document.sender,)),)
+            if destination is not None and not destination.local
+            else ()
+        )
         trace = NewTrace(
             document_id=document.document_id,
             from_agency=receiver.code,
@@ -774,6 +919,8 @@ class Exchange:
                 self._signature(receiver.code, None),
                 "",
                 trace=trace,
+                upstreams=upstreams,
+                document_key=document.document_id,
             )
         )
 

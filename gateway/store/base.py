@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from gateway.audit.chain import AuditRecord
 from gateway.errors import GatewayError, StorageError
+
+if TYPE_CHECKING:
+    from gateway.store.relay_sql import DirectoryEntry
 
 __all__ = [
     "AgencyRecord",
     "AlreadyExists",
     "Delivery",
+    "NewOutbound",
     "NewPackage",
     "NewTrace",
     "PendingRow",
@@ -72,6 +76,21 @@ class NewTrace:
 
 
 @dataclass(frozen=True, slots=True)
+class NewOutbound:
+    """A send to an upstream, queued in the same transaction as the package it carries."""
+
+    upstream: str
+    recipients: tuple[str, ...]
+    """The external recipients this upstream delivers to (the edXML's ``To`` says the same)."""
+    document_key: str
+    """The document the package is about: a status, revoke, update or replace waits for any
+    earlier queued send about the same document to the same upstream."""
+    blob_sha256: str
+    """The bytes to send (the package rewritten for this upstream, signed by the gateway)."""
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
 class NewPackage:
     """A validated package ready to be accepted, with its mailbox deliveries and trace."""
 
@@ -95,6 +114,8 @@ class NewPackage:
     """The gateway-signed receipt, kept in the blob store."""
     audit_details: tuple[tuple[str, str | int | bool | None], ...] = ()
     """Extra facts for the audit record of the acceptance."""
+    outbound: tuple[NewOutbound, ...] = ()
+    """Sends to upstreams (the recipients that are not local), queued with the package."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +194,15 @@ class Store(Protocol):
 
     def remember_nonce(self, agency: str, nonce: str, now: int, forget_before: int) -> bool:
         """Record a UsernameToken nonce; False when it was already seen (a replay)."""
+        ...
+
+    # agency directory (gateway.routing) ---------------------------------------------------
+    def directory_entry(self, code: str) -> DirectoryEntry | None:
+        """The agency reached through an upstream under this QCVN 102 or QĐ 20 code."""
+        ...
+
+    def learn_directory(self, code: str, upstream: str, now: int) -> None:
+        """Remember the upstream a package from ``code`` came through (if nothing is known)."""
         ...
 
     # packages ------------------------------------------------------------------------------

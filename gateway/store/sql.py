@@ -30,6 +30,7 @@ from gateway.store.base import (
     StoredPackage,
     TraceRow,
 )
+from gateway.store.relay_sql import RelayTables, insert_outbound
 
 log = logging.getLogger(__name__)
 Row = Sequence[Any]
@@ -170,8 +171,8 @@ class PostgresDialect:
         cursor.execute("SELECT pg_advisory_xact_lock(7418529062)")
 
 
-class SqlStore:
-    """:class:`gateway.store.base.Store` on SQLite or PostgreSQL."""
+class SqlStore(RelayTables):
+    """:class:`gateway.store.base.Store` on SQLite or PostgreSQL (with the relay's tables)."""
 
     def __init__(self, dialect: SqliteDialect | PostgresDialect) -> None:
         self.dialect = dialect
@@ -453,6 +454,8 @@ class SqlStore:
                 "VALUES (?, ?, ?, 'pending', ?)",
                 (package.package_id, recipient, package.kind, package.received_at),
             )
+        for outbound in package.outbound:
+            insert_outbound(q, package, outbound)
         if package.trace is not None:
             t = package.trace
             q.run(

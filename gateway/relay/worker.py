@@ -1,0 +1,201 @@
+"""The relay worker: sends queued outbox items to their upstreams.
+
+One :meth:`RelayWorker.run_once` step claims due items with a lease, sends each through its
+upstream's connector, and records the outcome (sent, retry later, dead letter) with its audit
+record in one transaction. A crash at any point leaves every item queued or finished: an item
+whose lease runs out is claimed again (by this node after a restart or by another one), so a
+send may be repeated but is never lost; upstreams recognise the repeat by the package identity.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import random
+import socket
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from gateway.config import Settings
+from gateway.relay.connector import (
+    Connector,
+    OutboundPackage,
+    PermanentRelayError,
+    TransientRelayError,
+)
+from gateway.relay.outbox import SECOND, CircuitBreaker, RetryPolicy
+from gateway.store.base import to_micros
+from gateway.store.blobs import FileBlobStore
+from gateway.store.relay_sql import OutboxItem
+from gateway.store.sql import SqlStore
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], dt.datetime]
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def node_id() -> str:
+    """A lease owner name unique to this process (host, pid and a random part)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(slots=True)
+class WorkerRound:
+    """What one step did (for logs and tests)."""
+
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    released: int = 0
+    lost: int = 0
+    """Outcomes discarded because the lease had passed to another worker."""
+    expired: int = 0
+
+    @property
+    def attempted(self) -> int:
+        return self.sent + self.retried + self.dead + self.lost
+
+
+class RelayWorker:
+    def __init__(
+        self,
+        settings: Settings,
+        store: SqlStore,
+        blobs: FileBlobStore,
+        connectors: Mapping[str, Connector],
+        *,
+        owner: str = "",
+        clock: Clock = _utc_now,
+        rand: Callable[[], float] = random.random,
+        batch: int = 20,
+    ) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.connectors = dict(connectors)
+        self.owner = owner or node_id()
+        self.clock = clock
+        self.rand = rand
+        self.batch = batch
+        self.policy = RetryPolicy.from_settings(settings)
+        self.lease = settings.relay_lease_seconds * SECOND
+        self.breakers = {
+            name: CircuitBreaker(
+                settings.relay_circuit_failures, settings.relay_circuit_cooldown_seconds
+            )
+            for name in self.connectors
+        }
+
+    def run_once(self) -> WorkerRound:
+        """Expire what is too old, then send what is due to every upstream whose circuit
+        allows it."""
+        result = WorkerRound()
+        now = self._now()
+        result.expired = self.store.expire_outbox(
+            now,
+            now - int(self.policy.max_age_seconds * SECOND),
+            "gave up: older than relay_max_age_hours and never delivered",
+        )
+        for name, connector in self.connectors.items():
+            breaker = self.breakers[name]
+            allowance = breaker.allowance(now, self.batch)
+            if allowance == 0:
+                continue
+            items = self.store.claim_outbox(name, self.owner, now, now + self.lease, allowance)
+            for index, item in enumerate(items):
+                if breaker.allowance(self._now(), self.batch) == 0:
+                    for rest in items[index:]:
+                        self.store.release_outbox(rest.id, self.owner, self._now())
+                        result.released += 1
+                    break
+                self._attempt(connector, breaker, item, result)
+        return result
+
+    def _now(self) -> int:
+        return to_micros(self.clock())
+
+    def _attempt(
+        self, connector: Connector, breaker: CircuitBreaker, item: OutboxItem, result: WorkerRound
+    ) -> None:
+        if not self.blobs.contains(item.blob_sha256):
+            self._finish(
+                item, result, "dead", error=f"the package's blob {item.blob_sha256} is missing"
+            )
+            return
+        package = OutboundPackage(
+            package_id=item.package_id,
+            kind="status" if item.kind == "status" else "document",
+            sender=item.sender,
+            recipients=item.recipients,
+            open=lambda: self.blobs.open(item.blob_sha256),
+            size=item.size,
+            sha256=item.blob_sha256,
+        )
+        try:
+            sent = connector.send(package)
+        except PermanentRelayError as exc:
+            breaker.success()  # the upstream answered: it is up
+            self._finish(item, result, "dead", error=f"refused by {item.upstream}: {exc}")
+        except TransientRelayError as exc:
+            self._transient(breaker, item, result, str(exc))
+        except Exception as exc:  # a connector bug must not stop the relay: retry, and say so
+            log.exception("relay: connector %s failed unexpectedly", item.upstream)
+            self._transient(breaker, item, result, f"unexpected {type(exc).__name__}: {exc}")
+        else:
+            breaker.success()
+            self._finish(item, result, "sent", remote_id=sent.remote_id)
+
+    def _transient(
+        self, breaker: CircuitBreaker, item: OutboxItem, result: WorkerRound, error: str
+    ) -> None:
+        now = self._now()
+        breaker.failure(now)
+        attempts = item.attempts + 1
+        reason = self.policy.give_up(attempts, item.created_at, now)
+        if reason:
+            self._finish(item, result, "dead", error=f"{reason}; last error: {error}")
+            return
+        delay = self.policy.delay(attempts, self.rand)
+        self._finish(item, result, "queued", error=error, next_attempt_at=now + int(delay * SECOND))
+
+    def _finish(
+        self,
+        item: OutboxItem,
+        result: WorkerRound,
+        state: str,
+        *,
+        error: str = "",
+        remote_id: str = "",
+        next_attempt_at: int = 0,
+    ) -> None:
+        done = self.store.finish_outbox(
+            item.id,
+            self.owner,
+            self._now(),
+            state,
+            error=error,
+            remote_id=remote_id,
+            next_attempt_at=next_attempt_at,
+        )
+        if done is None:
+            log.warning("relay: lease on outbox item %s was lost; outcome discarded", item.id)
+            result.lost += 1
+            return
+        log.info(
+            "relay: outbox %s package %s -> %s: %s%s",
+            item.id,
+            item.package_id,
+            item.upstream,
+            state,
+            f" ({error})" if error else "",
+        )
+        if state == "sent":
+            result.sent += 1
+        elif state == "queued":
+            result.retried += 1
+        else:
+            result.dead += 1
