@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -397,7 +398,8 @@ def check_trust(settings: Settings) -> None:
                 f"{where}: expiry_warning_days must be 0 or more",
             )
         for url in (*domain.crl_urls, *((domain.proxy,) if domain.proxy else ())):
-            if not url.lower().startswith(("http://", "https://")):
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
                 raise ConfigError(
                     "M.Config.trust_domain", f"{where}: {url!r} is not an http(s) URL"
                 )

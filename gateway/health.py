@@ -1,8 +1,9 @@
 """Health: can the gateway do its job, and what needs an operator's attention soon.
 
 ``edoc-gateway health`` prints this (``--json`` for monitoring) and exits 1 when a check fails.
-Certificate expiry is reported ``certificate_expiry_warning_days`` ahead: the gateway's own
-signing certificate and every CA of the trust store.
+Certificate expiry is reported ahead of time: the gateway's own signing certificate
+``certificate_expiry_warning_days`` ahead, each trust domain's anchors and intermediates its
+``expiry_warning_days`` ahead; every domain is listed with each anchor's expiry date.
 """
 
 from __future__ import annotations

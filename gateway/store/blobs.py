@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import itertools
 import os
 import re
 import secrets
@@ -131,7 +132,10 @@ class FileBlobStore:
         """
         removed = 0
         cutoff = time.time() - older_than_seconds
-        for leftover in self.tmp_dir.glob("blob-*"):
+        # blob-*: writers; received-*, edoc-package-*: requests spooled by the exchange and the
+        # streaming SOAP handler (see FileBlobStore.adopt).
+        leftovers = (self.tmp_dir.glob(p) for p in ("blob-*", "received-*", "edoc-package-*"))
+        for leftover in itertools.chain.from_iterable(leftovers):
             with contextlib.suppress(FileNotFoundError):
                 if leftover.stat().st_mtime <= cutoff:
                     leftover.unlink()
