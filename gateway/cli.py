@@ -418,6 +418,60 @@ def cmd_health(args: argparse.Namespace) -> int:
     return EXIT_OK if health.ok else EXIT_INVALID
 
 
+def _since(text: str) -> dt.datetime:
+    """``2024-03-05`` or ``2024-03-05T10:00:00+07:00``; without an offset, UTC."""
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 date or time") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def cmd_packages(args: argparse.Namespace) -> int:
+    """``packages reverify``: exit 0, or 1 when a verdict changed to invalid, or 2 when a
+    package's kept bytes are missing."""
+    from gateway.exchange import Exchange
+    from gateway.reverify import reverify, select
+
+    if not (args.package_ids or args.all or args.since):
+        print("error: name a PACKAGE_ID, or use --all or --since", file=sys.stderr)
+        return EXIT_UNUSABLE
+    if args.package_ids and (args.all or args.since):
+        print("error: PACKAGE_ID cannot be combined with --all or --since", file=sys.stderr)
+        return EXIT_UNUSABLE
+    exchange = Exchange(_settings(args))
+    try:
+        results = list(reverify(exchange, select(exchange, args.package_ids, args.since)))
+    finally:
+        exchange.close()
+    if args.json:
+        json.dump([r.as_dict() for r in results], sys.stdout, ensure_ascii=False, indent=2)
+        print()
+    else:
+        print(f"{'PACKAGE':<36}  {'SENDER':<16} {'DOMAIN':<10} {'ORIGINAL':<12} {'NOW':<24} NOTE")
+        for r in results:
+            if r.checked:
+                now = f"{r.previous}->{r.status}" if r.changed else r.status
+            else:
+                now = "not checked"
+            print(
+                f"{r.package_id:<36}  {r.sender:<16} {r.trust_domain or '-':<10} "
+                f"{r.original:<12} {now:<24} {r.note}"
+            )
+        checked = sum(r.checked for r in results)
+        changed = sum(r.changed for r in results)
+        invalid = sum(r.became_invalid for r in results)
+        print(
+            f"{len(results)} package(s): {checked} re-verified, {changed} verdict(s) changed, "
+            f"{invalid} now invalid, {len(results) - checked} without kept bytes"
+        )
+    if any(r.became_invalid for r in results):
+        return EXIT_INVALID
+    if any(r.raw == "missing" for r in results):
+        return EXIT_UNUSABLE
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edoc-gateway",
@@ -506,6 +560,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("-o", "--output", required=True, metavar="FILE")
     audit.set_defaults(handler=cmd_audit)
+
+    packages = commands.add_parser("packages", help="accepted packages")
+    package_commands = packages.add_subparsers(dest="packages_command", required=True)
+    rv = package_commands.add_parser(
+        "reverify",
+        parents=[config_parent],
+        help="check signatures again on the kept received bytes with today's trust settings "
+        "(exit 1 if a verdict became invalid)",
+    )
+    rv.add_argument("package_ids", nargs="*", metavar="PACKAGE_ID")
+    rv.add_argument("--all", action="store_true", help="every package (narrowed by --since)")
+    rv.add_argument(
+        "--since", type=_since, metavar="WHEN", help="packages received since (ISO 8601; UTC)"
+    )
+    rv.add_argument("--json", action="store_true")
+    packages.set_defaults(handler=cmd_packages)
 
     health = commands.add_parser(
         "health", parents=[config_parent], help="check the database, blobs and certificates"

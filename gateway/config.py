@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,15 @@ class Settings:
     """How long an open circuit waits before one probe send is let through."""
     directory_sync_minutes: int = 60
     """How often ``relay run`` refreshes the agency directory from each upstream (0: never)."""
+    trust_domains: tuple[TrustDomainSettings, ...] = field(
+        default=(), metadata={"table": "trust_domain"}
+    )
+    """``[[trust_domain]]`` tables: further PKIs, each for the senders mapped to it (TOML only)."""
+    trust_senders: tuple[tuple[str, str], ...] = field(
+        default=(), metadata={"table": "trust_senders"}
+    )
+    """``[trust_senders]``: (sender pattern, domain name) pairs. A pattern is an exact agency
+    code, a prefix ending in ``*`` (``000.00.*``) or ``*`` alone; the most specific one wins."""
 
     @property
     def blob_dir(self) -> Path:
@@ -145,9 +155,44 @@ class RouteRule:
         return f"{' '.join(tests)} -> {self.upstream}"
 
 
+@dataclass(frozen=True, slots=True)
+class TrustDomainSettings:
+    """One ``[[trust_domain]]`` table as written: where its certificates are, how it checks.
+
+    Certificates are read when the exchange starts (and by ``config check``), not here.
+    """
+
+    name: str
+    anchors: tuple[Path, ...]
+    """CA certificate files or directories of them (PEM or DER): the trusted roots."""
+    intermediates: tuple[Path, ...] = ()
+    """Untrusted CA certificates for path building (signatures often omit them)."""
+    revocation: str = "soft-fail"
+    ocsp: bool = True
+    proxy: str = ""
+    crl_urls: tuple[str, ...] = ()
+    """CRL URLs used instead of the certificates' own (e.g. a mirror on the government net)."""
+    cache_seconds: int = 3600
+    """How long revocation answers and CRLs are reused (never past their nextUpdate)."""
+    timeout_seconds: float = 10.0
+    """Deadline for one OCSP or CRL request."""
+    expiry_warning_days: int | None = None
+    """Health warns this many days before an anchor expires (default: the global setting)."""
+
+
+DEFAULT_TRUST_DOMAIN = "default"
+"""The domain the flat ``trust_store_dir``/``trust_*`` settings define; it serves ``*``."""
+
 _ROLES = ("agency-gateway", "provincial-axis")
 _NESTED = ("upstreams", "routes")
-_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name not in _NESTED}
+_TABLE_FIELDS = {
+    str(f.metadata["table"]): f.name for f in dataclasses.fields(Settings) if "table" in f.metadata
+}
+_FIELDS = {
+    f.name: f
+    for f in dataclasses.fields(Settings)
+    if f.name not in _NESTED and "table" not in f.metadata
+}
 _UPSTREAM_FIELDS = {f.name: f for f in dataclasses.fields(UpstreamSettings)}
 _ROUTE_FIELDS = {f.name: f for f in dataclasses.fields(RouteRule)}
 
@@ -216,8 +261,11 @@ def load_settings(
             _route(item, f"{file_path}: [[route]] #{n}")
             for n, item in enumerate(_tables(nested["route"], "route", file_path), 1)
         )
+        values.update(_trust_tables(raw, table, str(file_path)))
         for key, value in table.items():
             name = key.replace("-", "_")
+            if key in _TABLE_FIELDS:
+                continue
             if name not in _FIELDS:
                 known = ", ".join(sorted(_FIELDS))
                 raise ConfigError(
@@ -381,6 +429,7 @@ def check(settings: Settings) -> None:
             "R.Config.replay_window_seconds", "replay_window_seconds must be at least 30"
         )
     _check_relay(settings)
+    check_trust(settings)
 
 
 def describe(settings: Settings) -> dict[str, str]:
@@ -400,4 +449,219 @@ def describe(settings: Settings) -> dict[str, str]:
         )
     for index, rule in enumerate(settings.routes, 1):
         out[f"route.{index}"] = rule.describe()
+    out.update(_describe_trust(settings))
+    return out
+
+
+# --- trust domains -----------------------------------------------------------------------------
+
+_DOMAIN_KEYS = {f.name for f in dataclasses.fields(TrustDomainSettings)}
+
+
+def _trust_tables(raw: Mapping[str, Any], table: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """``[[trust_domain]]`` and ``[trust_senders]``, at the top level or under ``[gateway]``."""
+    found: dict[str, Any] = {}
+    domains_raw = table.get("trust_domain", raw.get("trust_domain"))
+    if domains_raw is not None:
+        if not isinstance(domains_raw, list) or not all(isinstance(d, dict) for d in domains_raw):
+            raise ConfigError(
+                "M.Config.trust_domain",
+                f"{source}: trust_domain must be a list of tables ([[trust_domain]])",
+            )
+        found["trust_domains"] = tuple(
+            _trust_domain(entry, f"{source}: [[trust_domain]] #{index}")
+            for index, entry in enumerate(domains_raw, start=1)
+        )
+    senders_raw = table.get("trust_senders", raw.get("trust_senders"))
+    if senders_raw is not None:
+        found["trust_senders"] = _trust_senders(senders_raw, f"{source}: [trust_senders]")
+    return found
+
+
+def _trust_domain(entry: Mapping[str, Any], where: str) -> TrustDomainSettings:
+    """One ``[[trust_domain]]`` table, each key checked for its type."""
+    values: dict[str, Any] = {}
+    for key, value in entry.items():
+        name = key.replace("-", "_")
+        if name not in _DOMAIN_KEYS:
+            known = ", ".join(sorted(_DOMAIN_KEYS))
+            raise ConfigError(
+                "M.Config.trust_domain", f"{where}: unknown key {key!r} (known: {known})"
+            )
+        values[name] = value
+    label = f"{where} ({values['name']})" if isinstance(values.get("name"), str) else where
+    if not isinstance(values.get("name"), str) or not values["name"].strip():
+        raise ConfigError("N.Config.trust_domain.name", f"{where}: every trust domain needs a name")
+    if "anchors" not in values:
+        raise ConfigError(
+            "N.Config.trust_domain.anchors",
+            f"{label}: anchors (CA certificate files or directories) are required",
+        )
+
+    def paths(key: str) -> tuple[Path, ...]:
+        value = values.get(key, [])
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
+            raise ConfigError(
+                f"T.Config.trust_domain.{key}", f"{label}: {key} must be a path or a list of paths"
+            )
+        return tuple(Path(i).expanduser() for i in items)
+
+    def typed(key: str, kind: type | tuple[type, ...], what: str) -> Any:
+        value = values[key]
+        if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
+            raise ConfigError(
+                f"T.Config.trust_domain.{key}", f"{label}: {key} must be {what}, not {value!r}"
+            )
+        return value
+
+    result = TrustDomainSettings(name=values["name"].strip(), anchors=paths("anchors"))
+    changes: dict[str, Any] = {"intermediates": paths("intermediates")}
+    for key, kind, what in (
+        ("revocation", str, "off, soft-fail or hard-fail"),
+        ("ocsp", bool, "true or false"),
+        ("proxy", str, "an http(s) URL"),
+        ("cache_seconds", int, "a number of seconds"),
+        ("timeout_seconds", (int, float), "a number of seconds"),
+        ("expiry_warning_days", int, "a number of days"),
+    ):
+        if key in values:
+            changes[key] = typed(key, kind, what)
+    if "timeout_seconds" in changes:
+        changes["timeout_seconds"] = float(changes["timeout_seconds"])
+    if "crl_urls" in values:
+        urls = values["crl_urls"]
+        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+            raise ConfigError(
+                "T.Config.trust_domain.crl_urls", f"{label}: crl_urls must be a list of URLs"
+            )
+        changes["crl_urls"] = tuple(urls)
+    return dataclasses.replace(result, **changes)
+
+
+def _trust_senders(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
+    """``domain = ["code", "prefix*", "*"]`` lines, flattened to (pattern, domain) pairs."""
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            "T.Config.trust_senders",
+            f'{where} must be a table of domain = ["sender code", "prefix*", "*"] lines',
+        )
+    pairs: list[tuple[str, str]] = []
+    for domain, patterns in raw.items():
+        items = [patterns] if isinstance(patterns, str) else patterns
+        if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
+            raise ConfigError(
+                "T.Config.trust_senders", f"{where}: {domain} must list sender codes or prefixes"
+            )
+        pairs.extend((pattern.strip(), str(domain)) for pattern in items)
+    return tuple(pairs)
+
+
+def check_trust(settings: Settings) -> None:
+    """Refuse trust domains that cannot work: say which domain or sender, and why.
+
+    Anchors and intermediates are read here, so an unreadable or non-certificate file is
+    reported by ``config check`` rather than on the first signed package.
+    """
+    from gateway.security.certificates import CertificateError, load_certificates
+
+    names: dict[str, str] = {}
+    if settings.trust_store_dir is not None:
+        names[DEFAULT_TRUST_DOMAIN] = "trust_store_dir"
+    for domain in settings.trust_domains:
+        where = f"trust domain {domain.name!r}"
+        if domain.name in names:
+            raise ConfigError(
+                "M.Config.trust_domain.name",
+                f"{where} is defined twice (also by {names[domain.name]})",
+            )
+        names[domain.name] = "[[trust_domain]]"
+        if domain.revocation not in ("off", "soft-fail", "hard-fail"):
+            raise ConfigError(
+                "R.Config.trust_domain.revocation",
+                f"{where}: revocation must be off, soft-fail or hard-fail, "
+                f"not {domain.revocation!r}",
+            )
+        if domain.cache_seconds < 0 or not domain.timeout_seconds > 0:
+            raise ConfigError(
+                "R.Config.trust_domain",
+                f"{where}: cache_seconds must be 0 or more and timeout_seconds more than 0",
+            )
+        if domain.expiry_warning_days is not None and domain.expiry_warning_days < 0:
+            raise ConfigError(
+                "R.Config.trust_domain.expiry_warning_days",
+                f"{where}: expiry_warning_days must be 0 or more",
+            )
+        for url in (*domain.crl_urls, *((domain.proxy,) if domain.proxy else ())):
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+                raise ConfigError(
+                    "M.Config.trust_domain", f"{where}: {url!r} is not an http(s) URL"
+                )
+        for kind, paths in (("anchor", domain.anchors), ("intermediate", domain.intermediates)):
+            if kind == "anchor" and not paths:
+                raise ConfigError(
+                    "N.Config.trust_domain.anchors", f"{where}: no anchors are configured"
+                )
+            for path in paths:
+                try:
+                    found = load_certificates(path)
+                except (CertificateError, OSError) as exc:
+                    message = exc.message if isinstance(exc, CertificateError) else str(exc)
+                    raise ConfigError(
+                        f"M.Config.trust_domain.{kind}s",
+                        f"{where}: {kind} {path} cannot be used: {message}",
+                    ) from None
+                if not found:
+                    raise ConfigError(
+                        f"M.Config.trust_domain.{kind}s",
+                        f"{where}: {kind} directory {path} holds no .pem, .crt, .cer or .der file",
+                    )
+    seen: dict[str, str] = {}
+    if settings.trust_store_dir is not None:
+        seen["*"] = DEFAULT_TRUST_DOMAIN
+    for pattern, domain_name in settings.trust_senders:
+        if domain_name not in names:
+            known = ", ".join(sorted(names)) or "none is configured"
+            raise ConfigError(
+                "R.Config.trust_senders",
+                f"[trust_senders] maps senders to trust domain {domain_name!r}, which is not "
+                f"defined (defined: {known})",
+            )
+        if not pattern or "*" in pattern[:-1]:
+            raise ConfigError(
+                "M.Config.trust_senders",
+                f"[trust_senders] {domain_name}: {pattern!r} is not an agency code, a prefix "
+                "ending in '*', or '*'",
+            )
+        if pattern in seen:
+            already = seen[pattern]
+            how = (
+                " (the flat trust_store_dir settings form the default domain, which serves '*')"
+                if pattern == "*" and already == DEFAULT_TRUST_DOMAIN
+                else ""
+            )
+            raise ConfigError(
+                "M.Config.trust_senders",
+                f"[trust_senders]: sender {pattern!r} is mapped twice, to {already!r} and to "
+                f"{domain_name!r}{how}",
+            )
+        seen[pattern] = domain_name
+
+
+def _describe_trust(settings: Settings) -> dict[str, str]:
+    """One line per trust domain and one per mapped domain, for ``config check``."""
+    out = {}
+    for d in settings.trust_domains:
+        out[f"trust_domain.{d.name}"] = (
+            f"anchors={', '.join(map(str, d.anchors))}; "
+            f"intermediates={', '.join(map(str, d.intermediates)) or '-'}; "
+            f"revocation={d.revocation}; ocsp={d.ocsp}; proxy={d.proxy or '-'}; "
+            f"cache_seconds={d.cache_seconds}"
+        )
+    by_domain: dict[str, list[str]] = {}
+    for pattern, name in settings.trust_senders:
+        by_domain.setdefault(name, []).append(pattern)
+    for name, patterns in by_domain.items():
+        out[f"trust_senders.{name}"] = ", ".join(patterns)
     return out

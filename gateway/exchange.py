@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar, cast
+from typing import Any, BinaryIO, TypeVar
 
 from gateway import __version__
 from gateway.config import Settings
@@ -59,19 +59,13 @@ from gateway.errors import (
     NotFound,
     PermissionDenied,
     Severity,
+    StorageError,
 )
 from gateway.routing.router import Route, Router
-from gateway.security.certificates import (
-    RevocationMode,
-    TrustDomain,
-    check_certificate,
-    load_certificates,
-)
 from gateway.security.credentials import Credentials, UsernameToken, load_master_key
 from gateway.security.keys import signing_material
 from gateway.security.receipts import build_receipt, sign_receipt
 from gateway.security.signatures import (
-    CertificateCheck,
     SignatureResult,
     SignatureStatus,
     SigningKey,
@@ -92,6 +86,7 @@ from gateway.store.base import (
     to_micros,
 )
 from gateway.store.blobs import FileBlobStore
+from gateway.trust import SenderTrust
 
 Source = bytes | str | os.PathLike[str] | BinaryIO
 P = TypeVar("P", DocumentPackage, StatusPackage)
@@ -142,6 +137,8 @@ class _Intake:
     """The upstream the package arrived from (empty: a local client sent it)."""
     document_key: str = ""
     """The document this package is about (orders a status or revoke after its document)."""
+    received: _Received | None = None
+    """The bytes as received, kept with the package; None when the gateway built it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,29 +260,6 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _certificate_check(settings: Settings) -> CertificateCheck:
-    """Signer certificates must chain to the configured trust store; without one, say so."""
-    if settings.trust_store_dir is None:
-        return lambda der: (
-            "no trust store is configured (trust_store_dir): the signer's certificate "
-            "cannot be chained to a trusted authority"
-        )
-    domain = TrustDomain(
-        name="default",
-        anchors=load_certificates(settings.trust_store_dir),
-        revocation=cast(RevocationMode, settings.trust_revocation),
-        ocsp=settings.trust_ocsp,
-        proxy=settings.trust_proxy or None,
-        expiry_warning_days=settings.certificate_expiry_warning_days,
-    )
-
-    def check(der: bytes) -> str | None:
-        result = check_certificate(der, domain)
-        return None if result.ok else result.reason
-
-    return check
-
-
 class Exchange:
     """The gateway's operations over one store and one blob store."""
 
@@ -309,7 +283,9 @@ class Exchange:
         )
         key_file, cert_file = signing_material(settings)
         self.signing_key = SigningKey.from_files(key_file, cert_file)
-        self.check_certificate = _certificate_check(settings)
+        self.trust = SenderTrust(settings)
+        self.check_certificate = self.trust.checker("*")
+        """Signer certificates of senders no more specific trust mapping covers."""
         self.router = Router(settings, self.store)
 
     def close(self) -> None:
@@ -354,19 +330,27 @@ class Exchange:
     def _as_received(self, source: Source) -> Iterator[_Received]:
         """The bytes exactly as received, with their SHA-256 (what the receipt attests).
 
-        A stream is spooled to a file first, so the reader, the signature check and the
-        receipt all see the same bytes.
+        A stream, or a file that is not the gateway's own spool, is spooled to a file in the
+        blob store's scratch directory first (hashing as it goes), so the reader, the signature
+        check, the receipt and the kept raw copy all see the same bytes, and a large package is
+        kept by linking that file into the blob store rather than copying it.
         """
         if isinstance(source, bytes | bytearray | memoryview):
             data = bytes(source)
             yield _Received(data, hashlib.sha256(data).hexdigest())
             return
         if isinstance(source, str | os.PathLike):
-            digest = hashlib.sha256()
-            with open(source, "rb") as stream:
-                while chunk := stream.read(1 << 20):
-                    digest.update(chunk)
-            yield _Received(Path(source), digest.hexdigest())
+            path = Path(source)
+            if path.resolve().parent == self.blobs.tmp_dir.resolve():
+                # The gateway's own spool (the streaming SOAP handler writes it here): no copy.
+                digest = hashlib.sha256()
+                with path.open("rb") as stream:
+                    while chunk := stream.read(1 << 20):
+                        digest.update(chunk)
+                yield _Received(path, digest.hexdigest())
+                return
+            with path.open("rb") as stream, self._as_received(stream) as received:
+                yield received
             return
         with tempfile.NamedTemporaryFile(dir=self.blobs.tmp_dir, prefix="received-") as spool:
             digest = hashlib.sha256()
@@ -376,6 +360,23 @@ class Exchange:
             spool.flush()
             yield _Received(Path(spool.name), digest.hexdigest())
 
+    def _policy(self, agency: str) -> VerifyPolicy:
+        s = self.settings
+        return VerifyPolicy(
+            allow_sha1=agency in s.signature_sha1_allowed_for
+            or "*" in s.signature_sha1_allowed_for,
+            require_valid=agency in s.signature_required_for or "*" in s.signature_required_for,
+        )
+
+    def verify_signature(self, agency: str, raw: bytes | Path) -> SignatureResult:
+        """Judge a package's signature as ``agency``'s: its SHA-1 allowance, its trust domain.
+
+        Never refuses (see :meth:`_signature`); re-verification calls this on kept bytes.
+        """
+        return verify_package(
+            raw, self._policy(agency), check_certificate=self.trust.checker(agency)
+        )
+
     def _signature(self, agency: str, received: _Received | None) -> SignatureResult:
         """The package's own XML signature, judged by the sender's policy (may refuse)."""
         if received is None:
@@ -384,15 +385,19 @@ class Exchange:
                 "the gateway built this package from fields; it carries no signature",
                 self.clock(),
             )
-        s = self.settings
-        policy = VerifyPolicy(
-            allow_sha1=agency in s.signature_sha1_allowed_for
-            or "*" in s.signature_sha1_allowed_for,
-            require_valid=agency in s.signature_required_for or "*" in s.signature_required_for,
-        )
-        result = verify_package(received.raw, policy, check_certificate=self.check_certificate)
-        enforce(result, policy)
+        result = self.verify_signature(agency, received.raw)
+        enforce(result, self._policy(agency))
         return result
+
+    def _keep_raw(self, received: _Received) -> str:
+        """Keep the bytes as received in the blob store (the receipt attests their SHA-256)."""
+        if isinstance(received.raw, bytes):
+            kept = self.blobs.put_bytes(received.raw).sha256
+        else:
+            kept = self.blobs.adopt(received.raw, received.sha256).sha256
+        if kept != received.sha256:
+            raise StorageError("M.Blob.Changed", "the received package changed while it was kept")
+        return kept
 
     def _check_valid(self, pkg: Package) -> list[Finding]:
         findings = validate(pkg, today=self.clock().astimezone(ICT).date())
@@ -454,6 +459,7 @@ class Exchange:
             received.sha256 if received else "",
             attachments,
             upstreams=tuple(route.upstreams.items()) if route else (),
+            received=received,
             # A revoke, update or replace is about the document it names.
             document_key=(
                 business.document_id
@@ -512,6 +518,7 @@ class Exchange:
             received.sha256 if received else "",
             trace=trace,
             upstreams=tuple(route.upstreams.items()) if route else (),
+            received=received,
             document_key=rf.document_id,
         )
 
@@ -587,6 +594,7 @@ class Exchange:
             writer.abort()
             raise
         blob = writer.commit()
+        raw_sha256 = self._keep_raw(intake.received) if intake.received is not None else ""
         package_id = str(uuid.uuid4())
         received_at = self.clock()
         receipt = sign_receipt(
@@ -620,10 +628,13 @@ class Exchange:
                 *intake.attachment_blobs,
                 receipt_blob.sha256,
                 *(o.blob_sha256 for o in outbound),
+                *((raw_sha256,) if raw_sha256 else ()),
             ),
             trace=intake.trace,
             signature_json=json.dumps(intake.signature.as_dict(), ensure_ascii=False),
             receipt_sha256=receipt_blob.sha256,
+            raw_sha256=raw_sha256,
+            origin="received" if intake.received is not None else "built",
             audit_details=(
                 ("signature", intake.signature.status.value),
                 ("received_sha256", intake.received_sha256 or blob.sha256),

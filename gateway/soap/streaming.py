@@ -186,7 +186,9 @@ def large_request_handler(exchange: Exchange) -> LargeRequestHandler:
                 f"{exchange.settings.stream_threshold_bytes} bytes; only SendDocument and "
                 "SendStatus may carry large packages",
             )
-        with tempfile.NamedTemporaryFile(prefix="edoc-package-", suffix=".edxml") as spool:
+        with tempfile.NamedTemporaryFile(
+            dir=exchange.blobs.tmp_dir, prefix="edoc-package-", suffix=".edxml"
+        ) as spool:
             extract_package(request.body, spool)
             spool.flush()
             path = Path(spool.name)

@@ -25,6 +25,7 @@ __all__ = [
     "NewPackage",
     "NewTrace",
     "PendingRow",
+    "SignatureCheck",
     "StorageError",
     "Store",
     "StoredPackage",
@@ -116,6 +117,10 @@ class NewPackage:
     """Extra facts for the audit record of the acceptance."""
     outbound: tuple[NewOutbound, ...] = ()
     """Sends to upstreams (the recipients that are not local), queued with the package."""
+    raw_sha256: str = ""
+    """The blob of the bytes exactly as received, kept to re-verify the signature later."""
+    origin: str = ""
+    """``received`` (bytes from a client) or ``built`` (by the gateway, from fields)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +137,23 @@ class StoredPackage:
     warnings_json: str
     signature_json: str = "{}"
     receipt_sha256: str = ""
+    raw_sha256: str = ""
+    origin: str = ""
+    """``received``, ``built``, or empty for packages accepted before raw bytes were kept."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureCheck:
+    """A later check of a package's signature; the verdict given on arrival stays unchanged."""
+
+    seq: int
+    package_id: str
+    checked_at: int
+    status: str
+    previous_status: str
+    """The verdict in force before this check (the latest earlier check, else the original)."""
+    trust_domain: str
+    signature_json: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +279,23 @@ class Store(Protocol):
 
     def audit_records(self, after_seq: int, limit: int) -> list[AuditRecord]:
         """The audit log in order, a page at a time (for verification and export)."""
+        ...
+
+    def packages_received(
+        self, since: int, after: tuple[int, str] | None, limit: int
+    ) -> list[StoredPackage]:
+        """Packages received at or after ``since``, oldest first, a page at a time (``after``
+        is the (received_at, package_id) of the previous page's last row)."""
+        ...
+
+    def record_signature_check(
+        self, check: SignatureCheck, actor: str, details: dict[str, str | int | bool | None]
+    ) -> SignatureCheck:
+        """Store a re-verification and its ``package.reverified`` audit record, atomically."""
+        ...
+
+    def signature_checks(self, package_id: str) -> list[SignatureCheck]:
+        """Every re-verification of a package, oldest first."""
         ...
 
     def close(self) -> None: ...

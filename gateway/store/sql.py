@@ -26,6 +26,7 @@ from gateway.store.base import (
     Delivery,
     NewPackage,
     PendingRow,
+    SignatureCheck,
     StorageError,
     StoredPackage,
     TraceRow,
@@ -38,7 +39,10 @@ Mode = Literal["write", "read", "cache"]
 """``write``: durable commit; ``read``: no write lock; ``cache``: commit without its own fsync."""
 _PACKAGE_COLUMNS = (
     "id, kind, sender, document_id, content_sha256, blob_sha256, size, received_at, "
-    "summary_json, warnings_json, signature_json, receipt_sha256"
+    "summary_json, warnings_json, signature_json, receipt_sha256, raw_sha256, origin"
+)
+_CHECK_COLUMNS = (
+    "seq, package_id, checked_at, status, previous_status, trust_domain, signature_json"
 )
 _AUDIT_COLUMNS = "seq, at, event, actor, subject, details_json, prev_hash, hash"
 _DELIVERY_COLUMNS = "package_id, recipient, kind, state, reason, created_at, done_at, seq"
@@ -353,7 +357,7 @@ class SqlStore(RelayTables):
         """Insert a package and what hangs off it; False if its dedupe key is already known."""
         inserted = q.one(
             f"INSERT INTO packages ({_PACKAGE_COLUMNS}, dedupe_key) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
             (
                 package.package_id,
@@ -368,6 +372,8 @@ class SqlStore(RelayTables):
                 package.warnings_json,
                 package.signature_json,
                 package.receipt_sha256,
+                package.raw_sha256,
+                package.origin,
                 package.dedupe_key,
             ),
         )
@@ -440,6 +446,60 @@ class SqlStore(RelayTables):
                 (after_seq, limit),
             )
         return [_audit_record(row) for row in rows]
+
+    def packages_received(
+        self, since: int, after: tuple[int, str] | None, limit: int
+    ) -> list[StoredPackage]:
+        at, last = after if after is not None else (since, "")
+        with self._tx("read") as q:
+            rows = q.all(
+                f"SELECT {_PACKAGE_COLUMNS} FROM packages "
+                "WHERE received_at >= ? AND (received_at > ? OR (received_at = ? AND id > ?)) "
+                "ORDER BY received_at, id LIMIT ?",
+                (since, at, at, last, limit),
+            )
+        return [_package(row) for row in rows]
+
+    def record_signature_check(
+        self, check: SignatureCheck, actor: str, details: dict[str, str | int | bool | None]
+    ) -> SignatureCheck:
+        with self._tx() as q:
+            row = q.one(
+                "INSERT INTO signature_checks (package_id, checked_at, status, previous_status, "
+                "trust_domain, signature_json) VALUES (?, ?, ?, ?, ?, ?) "
+                f"RETURNING {_CHECK_COLUMNS}",
+                (
+                    check.package_id,
+                    check.checked_at,
+                    check.status,
+                    check.previous_status,
+                    check.trust_domain,
+                    check.signature_json,
+                ),
+            )
+            assert row is not None
+            self._audit(
+                q,
+                check.checked_at,
+                "package.reverified",
+                actor,
+                check.package_id,
+                {
+                    "status": check.status,
+                    "previous_status": check.previous_status,
+                    "trust_domain": check.trust_domain,
+                    **details,
+                },
+            )
+        return _signature_check(row)
+
+    def signature_checks(self, package_id: str) -> list[SignatureCheck]:
+        with self._tx("read") as q:
+            rows = q.all(
+                f"SELECT {_CHECK_COLUMNS} FROM signature_checks WHERE package_id = ? ORDER BY seq",
+                (package_id,),
+            )
+        return [_signature_check(row) for row in rows]
 
     @staticmethod
     def _insert_children(q: _Q, package: NewPackage) -> None:
@@ -616,6 +676,20 @@ def _package(row: Row) -> StoredPackage:
         warnings_json=row[9],
         signature_json=row[10],
         receipt_sha256=row[11],
+        raw_sha256=row[12],
+        origin=row[13],
+    )
+
+
+def _signature_check(row: Row) -> SignatureCheck:
+    return SignatureCheck(
+        seq=int(row[0]),
+        package_id=row[1],
+        checked_at=int(row[2]),
+        status=row[3],
+        previous_status=row[4],
+        trust_domain=row[5],
+        signature_json=row[6],
     )
 
 

@@ -213,3 +213,38 @@ def test_unusable_root(tmp_path: Path) -> None:
     with pytest.raises(StorageError) as info:
         FileBlobStore(blocker / "blobs")
     assert info.value.code == "M.Blob.Root"
+
+
+def test_adopt_links_a_spooled_file_without_copying(blob_store: FileBlobStore) -> None:
+    data = b"<edXML>as received</edXML>\n" * 1000
+    spool = blob_store.tmp_dir / "received-test"
+    spool.write_bytes(data)
+    ref = blob_store.adopt(spool, sha(data))
+    assert ref == BlobRef(sha(data), len(data))
+    assert blob_store.path_for(ref.sha256).samefile(spool)  # one inode, two names
+    spool.unlink()
+    assert blob_store.read_bytes(ref) == data
+    again = blob_store.tmp_dir / "received-again"
+    again.write_bytes(data)
+    assert blob_store.adopt(again, sha(data)) == ref  # already there: nothing changes
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="needs a second filesystem (tmpfs)")
+def test_adopt_copies_across_filesystems_and_checks_the_hash(
+    blob_store: FileBlobStore,
+) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as other:
+        source = Path(other) / "spooled"
+        source.write_bytes(b"on another filesystem")
+        if source.stat().st_dev == blob_store.root.stat().st_dev:
+            pytest.skip("/dev/shm is on the same filesystem here")
+        ref = blob_store.adopt(source, sha(b"on another filesystem"))
+        assert not blob_store.path_for(ref.sha256).samefile(source)
+        assert blob_store.read_bytes(ref) == b"on another filesystem"
+        source.write_bytes(b"changed after hashing")
+        with pytest.raises(StorageError) as caught:
+            blob_store.adopt(source, sha(b"what the writer hashed"))
+        assert caught.value.code == "M.Blob.Changed"
+    assert tmp_leftovers(blob_store) == []
