@@ -24,8 +24,8 @@ from gateway import __version__
 from gateway.audit.chain import AuditRecord
 from gateway.audit.chain import export as export_audit
 from gateway.audit.chain import verify as verify_audit
-from gateway.conformance.cli import register as register_conformance
 from gateway.config import Settings, describe, load_settings
+from gateway.conformance.cli import register as register_conformance
 from gateway.edxml.model import DocumentPackage, Package
 from gateway.edxml.reader import read_package
 from gateway.edxml.summary import summarize

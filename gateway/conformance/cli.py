@@ -15,10 +15,14 @@ EXIT_CONFORMANT, EXIT_NOT_CONFORMANT, EXIT_NOT_RUN = 0, 1, 2
 
 def register(commands: Any) -> None:
     """Add ``conformance run`` to the ``edoc-gateway`` parser (zeep is imported only when run)."""
-    conformance = commands.add_parser("conformance", help="run the conformance kit against an endpoint")
+    conformance = commands.add_parser(
+        "conformance", help="run the conformance kit against an endpoint"
+    )
     sub = conformance.add_subparsers(dest="conformance_command", required=True)
     run = sub.add_parser("run", help="run the named assertions; exit 0 only if all mandatory pass")
-    run.add_argument("--endpoint", required=True, help="the service URL, e.g. http://host:8080/soap/v1")
+    run.add_argument(
+        "--endpoint", required=True, help="the service URL, e.g. http://host:8080/soap/v1"
+    )
     run.add_argument("--agency", required=True, help="agency code of the credentials")
     run.add_argument("--secret", required=True, help="that agency's secret")
     run.add_argument("--peer-agency", default="", help="a second agency (needed by most flows)")

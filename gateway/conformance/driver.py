@@ -80,7 +80,8 @@ class Trace:
 class Driver(Protocol):
     """One agency's connection to the endpoint in one dialect."""
 
-    agency: str
+    @property
+    def agency(self) -> str: ...
 
     def send_document(self, package: bytes) -> Receipt: ...
 

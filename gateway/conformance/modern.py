@@ -11,7 +11,6 @@ import datetime as dt
 import http.client
 import json
 import select
-import socket
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,21 +38,24 @@ TNS = "urn:edoc-gateway:soap:v1"
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 BINDING11, BINDING12 = "EdocGatewaySoap11", "EdocGatewaySoap12"
-CONTENT_TYPES = {BINDING11: "text/xml; charset=utf-8", BINDING12: "application/soap+xml; charset=utf-8"}
+CONTENT_TYPES = {
+    BINDING11: "text/xml; charset=utf-8",
+    BINDING12: "application/soap+xml; charset=utf-8",
+}
 
 
-class _RecordingTransport(Transport):  # type: ignore[misc]
+class _RecordingTransport(Transport):
     """zeep's transport, writing every POST to the run's log."""
 
     def __init__(self, log: ExchangeLog, timeout: float) -> None:
-        super().__init__(timeout=timeout, operation_timeout=timeout)
+        super().__init__(timeout=timeout, operation_timeout=timeout)  # type: ignore[no-untyped-call]
         self.log = log
 
     def post(self, address: str, message: Any, headers: dict[str, str]) -> Any:
         body = message if isinstance(message, bytes) else str(message).encode()
         exchange = Exchange("POST", address, dict(headers), body, len(body))
         try:
-            response = super().post(address, message, headers)
+            response = super().post(address, message, headers)  # type: ignore[no-untyped-call]
         except Exception as exc:
             exchange.error = f"{type(exc).__name__}: {exc}"
             self.log.record(exchange)
@@ -127,10 +129,10 @@ class ModernDriver:
         wsse = None
         if self.credentials is not None:
             c = self.credentials
-            wsse = UsernameToken(
+            wsse = UsernameToken(  # type: ignore[no-untyped-call]
                 c.agency, c.secret, use_digest=c.digest, nonce=c.nonce, created=c.created
             )
-        return zeep.Client(
+        return zeep.Client(  # type: ignore[no-untyped-call]
             str(self.wsdl_path),
             wsse=wsse,
             settings=zeep.Settings(
@@ -143,7 +145,8 @@ class ModernDriver:
     def service(self) -> Any:
         """The zeep service proxy bound to the endpoint given (not the WSDL's own address)."""
         if self._service is None:
-            self._service = self.client().create_service(f"{{{TNS}}}{self.binding}", self.endpoint)
+            binding = f"{{{TNS}}}{self.binding}"
+            self._service = self.client().create_service(binding, self.endpoint)  # type: ignore[no-untyped-call]
         return self._service
 
     def variant(
@@ -238,7 +241,7 @@ class ModernDriver:
 
     # -- raw requests ---------------------------------------------------------------------------
     def security(self, **options: Any) -> str:
-        """A fresh ``wsse:Security`` header for this driver's agency (see :func:`security_header`)."""
+        """A fresh ``wsse:Security`` header for this driver's agency (:func:`security_header`)."""
         assert self.credentials is not None, "an anonymous driver has no credentials"
         return security_header(self.credentials.agency, self.credentials.secret, **options)
 
@@ -308,12 +311,14 @@ def parse_fault(body: bytes, status: int) -> ServiceFault | None:
         fault = root.find(f".//{{{SOAP12}}}Fault")
     if fault is None:
         return None
-    standard = fault.findtext("faultcode") or fault.findtext(
-        f"{{{SOAP12}}}Code/{{{SOAP12}}}Value"
-    ) or ""
-    message = fault.findtext("faultstring") or fault.findtext(
-        f"{{{SOAP12}}}Reason/{{{SOAP12}}}Text"
-    ) or ""
+    standard = (
+        fault.findtext("faultcode") or fault.findtext(f"{{{SOAP12}}}Code/{{{SOAP12}}}Value") or ""
+    )
+    message = (
+        fault.findtext("faultstring")
+        or fault.findtext(f"{{{SOAP12}}}Reason/{{{SOAP12}}}Text")
+        or ""
+    )
     entry = fault.find(f".//{{{TNS}}}GatewayFault")
     code = path = ""
     if entry is not None:
@@ -382,7 +387,9 @@ def http_request(
     return exchange
 
 
-def _send(connection: http.client.HTTPConnection, chunks: Iterator[bytes], exchange: Exchange) -> None:
+def _send(
+    connection: http.client.HTTPConnection, chunks: Iterator[bytes], exchange: Exchange
+) -> None:
     """Send the body, keeping its start for the report; stop if a response is waiting."""
     sock = connection.sock
     for chunk in chunks:
@@ -392,5 +399,5 @@ def _send(connection: http.client.HTTPConnection, chunks: Iterator[bytes], excha
             return  # the server answered before the whole body: read that answer
         try:
             connection.send(chunk)
-        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+        except (TimeoutError, BrokenPipeError, ConnectionResetError):
             return

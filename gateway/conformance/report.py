@@ -67,7 +67,7 @@ def render(result: RunResult, console: Console) -> None:
         console.print("[bold green]CONFORMANT[/bold green]: every mandatory assertion passed")
     else:
         console.print(
-            f"[bold red]NOT CONFORMANT[/bold red]: mandatory assertions not passed: "
+            "[bold red]NOT CONFORMANT[/bold red]: mandatory assertions not passed: "
             + ", ".join(blocking)
         )
 
@@ -141,4 +141,6 @@ def write_junit(result: RunResult, target: Path) -> None:
             failure.text = "\n\n".join(exchange_text(e) for e in o.exchanges[-SHOW_EXCHANGES:])
         elif o.status in (SKIP, NOT_APPLICABLE):
             etree.SubElement(case, "skipped", message=f"{o.status}: {o.reason}")
-    target.write_bytes(etree.tostring(suite, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+    target.write_bytes(
+        etree.tostring(suite, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    )

@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 from gateway.conformance.driver import Driver
 from gateway.conformance.exchanges import Exchange, ExchangeLog
 from gateway.conformance.registry import Failed, Skipped
-from gateway.edxml.attachments import sniff_kind
 from gateway.edxml.dates import ICT
 from gateway.edxml.enums import BusinessDocType, Priority, StatusCode, SteeringType
 from gateway.edxml.model import (
@@ -98,7 +97,12 @@ class Session:
     """What assertions get: drivers for the agency and the peer, builders, scenarios."""
 
     def __init__(
-        self, config: RunConfig, log: ExchangeLog, workdir: Path, driver: Driver, peer: Driver | None
+        self,
+        config: RunConfig,
+        log: ExchangeLog,
+        workdir: Path,
+        driver: Driver,
+        peer: Driver | None,
     ) -> None:
         self.config = config
         self.log = log
@@ -264,9 +268,7 @@ class Session:
         )
         return pkg, code, date
 
-    def document(
-        self, sender: str, recipients: tuple[str, ...], **options: Any
-    ) -> Doc:
+    def document(self, sender: str, recipients: tuple[str, ...], **options: Any) -> Doc:
         """A fresh document as bytes, with what identifies it."""
         pkg, code, date = self.document_package(sender, recipients, **options)
         return Doc(

@@ -33,7 +33,9 @@ class DemoGateway:
     """The gateway on a fresh data directory, with the demo agencies and their secrets."""
 
     def __init__(self, settings: Settings, wrap: Callable[[App], App] | None = None) -> None:
-        self.server = make_server("127.0.0.1", 0, _unset, server_class=_Threaded, handler_class=_Quiet)
+        self.server = make_server(
+            "127.0.0.1", 0, _unset, server_class=_Threaded, handler_class=_Quiet
+        )
         port = self.server.server_address[1]
         self.settings = replace(settings, public_url=f"http://127.0.0.1:{port}")
         self.secrets = seed_demo(self.settings)

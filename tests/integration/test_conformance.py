@@ -19,12 +19,12 @@ import pytest
 from lxml import etree
 
 from gateway.cli import main
+from gateway.config import Settings
 from gateway.conformance import runner
 from gateway.conformance.registry import REGISTRY
 from gateway.conformance.report import write_junit
 from gateway.conformance.session import RunConfig
 from gateway.conformance.wsse import security_header
-from gateway.config import Settings
 from tests.integration.conformance_server import App, DemoGateway
 
 TNS = "urn:edoc-gateway:soap:v1"
@@ -96,7 +96,9 @@ def test_the_50_mb_round_trip(demo: DemoGateway) -> None:
     ], [o.reason for o in result.outcomes]
 
 
-def test_command_line(demo: DemoGateway, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_command_line(
+    demo: DemoGateway, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = _config(demo)
     args = [
         "conformance", "run", "--endpoint", config.endpoint, "--agency", config.agency,
@@ -216,7 +218,9 @@ def _status_04_lost(app: App, environ: dict[str, Any], body: bytes, start: Any) 
         return None
     soap = "http://schemas.xmlsoap.org/soap/envelope/"
     reply = _FAKE_RECEIPT.format(env=soap, tns=TNS, id=uuid.uuid4()).encode()
-    start("200 OK", [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(reply)))])
+    start(
+        "200 OK", [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(reply)))]
+    )
     return [reply]
 
 

@@ -32,7 +32,9 @@ def _definitions(s: ModernSession) -> etree._Element:
     return etree.fromstring(s.wsdl, parser)
 
 
-@assertion("EDGW-WSDL-001", "?wsdl answers a WSDL 1.1 definitions document", f"{CONTRACT}; WSDL 1.1 §2")
+@assertion(
+    "EDGW-WSDL-001", "?wsdl answers a WSDL 1.1 definitions document", f"{CONTRACT}; WSDL 1.1 §2"
+)
 def wsdl_served(s: ModernSession) -> None:
     root = _definitions(s)
     expect(root.tag == f"{{{WSDL_NS}}}definitions", f"the root element is {root.tag}")
@@ -53,7 +55,9 @@ def wsdl_loads_in_zeep(s: ModernSession) -> None:
 @assertion("EDGW-WSDL-003", "the port type declares every operation of the contract", CONTRACT)
 def wsdl_operations(s: ModernSession) -> None:
     root = _definitions(s)
-    names = {op.get("name") for op in root.iterfind(f"{{{WSDL_NS}}}portType/{{{WSDL_NS}}}operation")}
+    names = {
+        op.get("name") for op in root.iterfind(f"{{{WSDL_NS}}}portType/{{{WSDL_NS}}}operation")
+    }
     missing = OPERATIONS - names
     expect(not missing, f"operations missing from the port type: {sorted(missing)}")
 

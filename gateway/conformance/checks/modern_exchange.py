@@ -72,7 +72,11 @@ def confirmed(s: ModernSession) -> Confirmed:
 # -- SEND -------------------------------------------------------------------------------------
 
 
-@assertion("EDGW-SEND-001", "SendDocument accepts a valid edXML package with a receipt", f"{CONTRACT} (SendDocument); ref §2")
+@assertion(
+    "EDGW-SEND-001",
+    "SendDocument accepts a valid edXML package with a receipt",
+    f"{CONTRACT} (SendDocument); ref §2",
+)
 def send_accepted(s: ModernSession) -> None:
     r = sent(s).receipt
     expect(r.package_id, "the receipt has no packageId")
@@ -97,7 +101,11 @@ def send_signed_receipt(s: ModernSession) -> None:
     expect(b"Signature" in signed, f"signedReceipt has no XML signature ({len(signed)} bytes)")
 
 
-@assertion("EDGW-SEND-004", "SendDocument works over the SOAP 1.2 binding too", f"{CONTRACT} (EdocGatewaySoap12)")
+@assertion(
+    "EDGW-SEND-004",
+    "SendDocument works over the SOAP 1.2 binding too",
+    f"{CONTRACT} (EdocGatewaySoap12)",
+)
 def send_soap12(s: ModernSession) -> None:
     doc = s.new_doc()
     receipt = s.soap12().send_document(doc.package)
@@ -105,7 +113,11 @@ def send_soap12(s: ModernSession) -> None:
     s.peer_driver.confirm(receipt.package_id, "ok")
 
 
-@assertion("EDGW-SEND-005", "SendDocumentFields builds a package the peer reads", f"{CONTRACT} (SendDocumentFields)")
+@assertion(
+    "EDGW-SEND-005",
+    "SendDocumentFields builds a package the peer reads",
+    f"{CONTRACT} (SendDocumentFields)",
+)
 def send_fields(s: ModernSession) -> None:
     number = s.next_number()
     data = b"%PDF-1.4 fields " + number.encode()
@@ -136,12 +148,18 @@ def _listed(p: Pulled) -> PendingItem | None:
     return next((i for i in p.listed if i.package_id == wanted), None)
 
 
-@assertion("EDGW-PULL-001", "the peer's GetPending lists the sent package", f"{CONTRACT} (GetPending)")
+@assertion(
+    "EDGW-PULL-001", "the peer's GetPending lists the sent package", f"{CONTRACT} (GetPending)"
+)
 def pull_listed(s: ModernSession) -> None:
     expect(_listed(pulled(s)) is not None, "the sent package is not in the peer's document mailbox")
 
 
-@assertion("EDGW-PULL-002", "a pending item names sender, DocumentId and subject", f"{CONTRACT} (PendingItem); ref §2.2")
+@assertion(
+    "EDGW-PULL-002",
+    "a pending item names sender, DocumentId and subject",
+    f"{CONTRACT} (PendingItem); ref §2.2",
+)
 def pull_item_fields(s: ModernSession) -> None:
     p = pulled(s)
     item = _listed(p)
@@ -163,12 +181,18 @@ def pull_not_to_sender(s: ModernSession) -> None:
     )
 
 
-@assertion("EDGW-PULL-004", "listing and reading leave the package pending", f"{CONTRACT} (GetPending: reading changes nothing)")
+@assertion(
+    "EDGW-PULL-004",
+    "listing and reading leave the package pending",
+    f"{CONTRACT} (GetPending: reading changes nothing)",
+)
 def pull_read_only(s: ModernSession) -> None:
     expect(pulled(s).still_pending, "the package left the mailbox without ConfirmReceived")
 
 
-@assertion("EDGW-PULL-005", "GetPending pages with limit and nextCursor", f"{CONTRACT} (GetPending)")
+@assertion(
+    "EDGW-PULL-005", "GetPending pages with limit and nextCursor", f"{CONTRACT} (GetPending)"
+)
 def pull_paging(s: ModernSession) -> None:
     docs = [s.new_doc() for _ in range(2)]
     ids = [s.send(d).package_id for d in docs]
@@ -191,7 +215,11 @@ def pull_paging(s: ModernSession) -> None:
 # -- GET --------------------------------------------------------------------------------------
 
 
-@assertion("EDGW-GET-001", "GetPackage returns the edXML, readable with the same DocumentId", f"{CONTRACT} (GetPackage); ref §2.1")
+@assertion(
+    "EDGW-GET-001",
+    "GetPackage returns the edXML, readable with the same DocumentId",
+    f"{CONTRACT} (GetPackage); ref §2.1",
+)
 def get_readable(s: ModernSession) -> None:
     p = pulled(s)
     pkg = read_package(p.first.package, s.blobs)
@@ -202,7 +230,9 @@ def get_readable(s: ModernSession) -> None:
     )
 
 
-@assertion("EDGW-GET-002", "the attachment's SHA-256 is unchanged after GetPackage", "ref §2.5; DESIGN §3")
+@assertion(
+    "EDGW-GET-002", "the attachment's SHA-256 is unchanged after GetPackage", "ref §2.5; DESIGN §3"
+)
 def get_attachment_intact(s: ModernSession) -> None:
     p = pulled(s)
     pkg = read_package(p.first.package, s.blobs)
@@ -210,7 +240,11 @@ def get_attachment_intact(s: ModernSession) -> None:
     expect(shas == [p.sent.doc.attachment_sha256], f"attachment SHA-256 {shas}")
 
 
-@assertion("EDGW-GET-003", "GetPackage's summary names sender, recipients and attachment", f"{CONTRACT} (PackageSummary)")
+@assertion(
+    "EDGW-GET-003",
+    "GetPackage's summary names sender, recipients and attachment",
+    f"{CONTRACT} (PackageSummary)",
+)
 def get_summary(s: ModernSession) -> None:
     p = pulled(s)
     summary = p.first.summary
@@ -222,26 +256,43 @@ def get_summary(s: ModernSession) -> None:
     expect(shas == [p.sent.doc.attachment_sha256], f"summary attachments {shas}")
 
 
-@assertion("EDGW-GET-004", "GetPackage is repeatable: the same bytes twice", f"{CONTRACT} (GetPackage: repeatable)")
+@assertion(
+    "EDGW-GET-004",
+    "GetPackage is repeatable: the same bytes twice",
+    f"{CONTRACT} (GetPackage: repeatable)",
+)
 def get_repeatable(s: ModernSession) -> None:
     p = pulled(s)
     expect(p.first.package == p.second.package, "two reads returned different bytes")
 
 
-@assertion("EDGW-GET-005", "GetPackage's size is the length of the package returned", f"{CONTRACT} (GetPackage)")
+@assertion(
+    "EDGW-GET-005",
+    "GetPackage's size is the length of the package returned",
+    f"{CONTRACT} (GetPackage)",
+)
 def get_size(s: ModernSession) -> None:
     p = pulled(s)
     expect(p.first.size == len(p.first.package), f"size {p.first.size} != {len(p.first.package)}")
 
 
-@assertion("EDGW-GET-006", "the sender can read the package it sent", f"{CONTRACT} (GetPackage: sent or received)")
+@assertion(
+    "EDGW-GET-006",
+    "the sender can read the package it sent",
+    f"{CONTRACT} (GetPackage: sent or received)",
+)
 def get_by_sender(s: ModernSession) -> None:
     p = pulled(s)
     own = s.modern.get(p.sent.receipt.package_id)
-    expect(own.package_id == p.sent.receipt.package_id and own.sender == s.modern.agency, f"{own.package_id}")
+    expect(
+        own.package_id == p.sent.receipt.package_id and own.sender == s.modern.agency,
+        f"{own.package_id}",
+    )
 
 
-@assertion("EDGW-GET-007", "GetPackage of an unknown id is a client fault", f"{CONTRACT} (N.Package)")
+@assertion(
+    "EDGW-GET-007", "GetPackage of an unknown id is a client fault", f"{CONTRACT} (N.Package)"
+)
 def get_unknown(s: ModernSession) -> None:
     expect_fault(lambda: s.modern.get(f"no-such-package-{s.tag}"), codes=("N.",))
 
@@ -249,7 +300,11 @@ def get_unknown(s: ModernSession) -> None:
 # -- CONFIRM ----------------------------------------------------------------------------------
 
 
-@assertion("EDGW-CONFIRM-001", "ConfirmReceived ok takes the package out of the mailbox", f"{CONTRACT} (ConfirmReceived)")
+@assertion(
+    "EDGW-CONFIRM-001",
+    "ConfirmReceived ok takes the package out of the mailbox",
+    f"{CONTRACT} (ConfirmReceived)",
+)
 def confirm_removes(s: ModernSession) -> None:
     c = confirmed(s)
     expect(c.confirmation.outcome == "ok", f"outcome {c.confirmation.outcome!r}")
@@ -259,19 +314,36 @@ def confirm_removes(s: ModernSession) -> None:
     )
 
 
-@assertion("EDGW-CONFIRM-002", "confirming a document returns the STATUS 01 package id", f"{CONTRACT} (statusPackageId); ND 30/2020 Art. 21")
+@assertion(
+    "EDGW-CONFIRM-002",
+    "confirming a document returns the STATUS 01 package id",
+    f"{CONTRACT} (statusPackageId); ND 30/2020 Art. 21",
+)
 def confirm_status_id(s: ModernSession) -> None:
     expect(confirmed(s).confirmation.status_package_id, "no statusPackageId")
 
 
-@assertion("EDGW-CONFIRM-003", "confirming twice is harmless and sends no second STATUS 01", f"{CONTRACT} (ConfirmReceived)")
+@assertion(
+    "EDGW-CONFIRM-003",
+    "confirming twice is harmless and sends no second STATUS 01",
+    f"{CONTRACT} (ConfirmReceived)",
+)
 def confirm_twice(s: ModernSession) -> None:
     c = confirmed(s)
     expect(c.again.outcome == "ok", f"second confirm outcome {c.again.outcome!r}")
-    expect(not c.again.status_package_id or c.again.status_package_id == c.confirmation.status_package_id, "a second STATUS 01 was sent")
+    expect(
+        not c.again.status_package_id
+        or c.again.status_package_id == c.confirmation.status_package_id,
+        "a second STATUS 01 was sent",
+    )
 
 
-@assertion("EDGW-CONFIRM-004", "outcome failed is recorded without a STATUS 01", f"{CONTRACT} (ConfirmOutcome)", mandatory=False)
+@assertion(
+    "EDGW-CONFIRM-004",
+    "outcome failed is recorded without a STATUS 01",
+    f"{CONTRACT} (ConfirmOutcome)",
+    mandatory=False,
+)
 def confirm_failed(s: ModernSession) -> None:
     doc = s.new_doc()
     receipt = s.send(doc)
@@ -282,7 +354,9 @@ def confirm_failed(s: ModernSession) -> None:
     expect("01" not in codes, f"traces after a failed confirmation: {codes}")
 
 
-@assertion("EDGW-CONFIRM-005", "the sender cannot confirm the package it sent", "DESIGN §3 (mailboxes)")
+@assertion(
+    "EDGW-CONFIRM-005", "the sender cannot confirm the package it sent", "DESIGN §3 (mailboxes)"
+)
 def confirm_by_sender(s: ModernSession) -> None:
     receipt = sent(s).receipt
     expect_fault(lambda: s.modern.confirm(receipt.package_id, "ok"), codes=("N.", "M.Permission"))
@@ -319,25 +393,48 @@ def dup_flagged(s: ModernSession) -> None:
     expect(duplicated(s).again.duplicate is True, "the resend was not flagged duplicate=true")
 
 
-@assertion("EDGW-DUP-002", "a resend returns the original packageId and receivedAt", "DESIGN §3 (the original receipt)")
+@assertion(
+    "EDGW-DUP-002",
+    "a resend returns the original packageId and receivedAt",
+    "DESIGN §3 (the original receipt)",
+)
 def dup_original_receipt(s: ModernSession) -> None:
     d = duplicated(s)
-    expect(d.again.package_id == d.first.package_id, f"packageId {d.again.package_id} != original {d.first.package_id}")
-    expect(d.again.received_at == d.first.received_at, f"receivedAt {d.again.received_at} != {d.first.received_at}")
+    expect(
+        d.again.package_id == d.first.package_id,
+        f"packageId {d.again.package_id} != original {d.first.package_id}",
+    )
+    expect(
+        d.again.received_at == d.first.received_at,
+        f"receivedAt {d.again.received_at} != {d.first.received_at}",
+    )
 
 
-@assertion("EDGW-DUP-003", "a resent package is delivered once", "DESIGN §3 (no consumer sees a package twice)")
+@assertion(
+    "EDGW-DUP-003",
+    "a resent package is delivered once",
+    "DESIGN §3 (no consumer sees a package twice)",
+)
 def dup_delivered_once(s: ModernSession) -> None:
     d = duplicated(s)
     copies = [i for i in d.listed if i in (d.first.package_id, d.again.package_id)]
     expect(len(copies) == 1, f"the peer's mailbox holds {len(copies)} copies")
 
 
-@assertion("EDGW-DUP-004", "a resend after confirmation gets the original receipt and no redelivery", "DESIGN §3 (dedupe lasts as long as the data)")
+@assertion(
+    "EDGW-DUP-004",
+    "a resend after confirmation gets the original receipt and no redelivery",
+    "DESIGN §3 (dedupe lasts as long as the data)",
+)
 def dup_after_confirm(s: ModernSession) -> None:
     d = duplicated(s)
-    expect(d.after_confirm.duplicate and d.after_confirm.package_id == d.first.package_id, f"receipt {d.after_confirm}")
-    expect(d.first.package_id not in d.listed_after, "the confirmed package came back to the mailbox")
+    expect(
+        d.after_confirm.duplicate and d.after_confirm.package_id == d.first.package_id,
+        f"receipt {d.after_confirm}",
+    )
+    expect(
+        d.first.package_id not in d.listed_after, "the confirmed package came back to the mailbox"
+    )
 
 
 @assertion("EDGW-DUP-005", "a new document number is a new package, not a duplicate", "DESIGN §3")

@@ -94,7 +94,16 @@ def _large_sent(s: ModernSession) -> LargeSent:
         path = s.workdir / "large.edxml"
         s.write_document(pkg, path)
         size = path.stat().st_size
-        doc = Doc(b"", pkg.header.document_id, code, date, s.modern.agency, (s.peer_driver.agency,), ref.sha256, pkg.header.subject)
+        doc = Doc(
+            b"",
+            pkg.header.document_id,
+            code,
+            date,
+            s.modern.agency,
+            (s.peer_driver.agency,),
+            ref.sha256,
+            pkg.header.subject,
+        )
         package_id = _stream_send(s, path, size)
         return LargeSent(doc, package_id, size)
 
@@ -116,8 +125,13 @@ def _stream_send(s: ModernSession, path: Path, size: int) -> str:
     exchange = s.modern.raw(body(), length=len(head) + encoded + len(tail))
     fault = s.modern.raw_fault(exchange)
     if exchange.error or fault is not None or exchange.status != 200:
-        raise Failed(f"the {size}-byte package was not accepted: HTTP {exchange.status} {exchange.error or fault or ''}")
-    root = etree.fromstring(exchange.response_full, etree.XMLParser(resolve_entities=False, no_network=True))
+        raise Failed(
+            f"the {size}-byte package was not accepted: HTTP {exchange.status} "
+            f"{exchange.error or fault or ''}"
+        )
+    root = etree.fromstring(
+        exchange.response_full, etree.XMLParser(resolve_entities=False, no_network=True)
+    )
     package_id = root.findtext(f".//{{{TNS}}}packageId")
     if not package_id:
         raise Failed("the receipt has no packageId")
@@ -127,11 +141,17 @@ def _stream_send(s: ModernSession, path: Path, size: int) -> str:
 def _stream_get(s: ModernSession, package_id: str, into: Path) -> None:
     """GetPackage as the peer, decoding the package into ``into`` as it arrives."""
     driver = s.peer_driver
-    request = driver.envelope(f'<GetPackage xmlns="{TNS}"><packageId>{package_id}</packageId></GetPackage>')
+    request = driver.envelope(
+        f'<GetPackage xmlns="{TNS}"><packageId>{package_id}</packageId></GetPackage>'
+    )
     parts = urlsplit(driver.endpoint)
-    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection_class = (
+        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    )
     connection = connection_class(parts.hostname or "", parts.port or 80, timeout=driver.timeout)
-    exchange = Exchange("POST", driver.endpoint, {"Content-Type": driver.content_type}, request, len(request))
+    exchange = Exchange(
+        "POST", driver.endpoint, {"Content-Type": driver.content_type}, request, len(request)
+    )
     try:
         connection.request("POST", parts.path, request, {"Content-Type": driver.content_type})
         response = connection.getresponse()
@@ -139,10 +159,12 @@ def _stream_get(s: ModernSession, package_id: str, into: Path) -> None:
         if response.status != 200:
             body = response.read()
             exchange.response_body, exchange.response_size = body, len(body)
-            fault = parse_fault(body, response.status) or ServiceFault("", f"HTTP {response.status}")
+            fault = parse_fault(body, response.status) or ServiceFault(
+                "", f"HTTP {response.status}"
+            )
             raise Failed(f"GetPackage of the large package failed: {fault}")
         with into.open("wb") as out:
-            extract_package(response, out)  # type: ignore[arg-type]
+            extract_package(response, out)
         exchange.response_size = into.stat().st_size
     finally:
         connection.close()
@@ -171,19 +193,37 @@ def _large_fetched(s: ModernSession) -> LargeFetched:
     return s.scenario("large-fetched", build)
 
 
-@assertion("EDGW-LARGE-002", "a 50 MB package sent as a streamed request is accepted", "ref §2.5 (size); DESIGN §5 (streaming)")
+@assertion(
+    "EDGW-LARGE-002",
+    "a 50 MB package sent as a streamed request is accepted",
+    "ref §2.5 (size); DESIGN §5 (streaming)",
+)
 def large_send(s: ModernSession) -> None:
     large = _large_sent(s)
-    expect(large.package_size >= s.config.large_bytes * 0.95, f"the package is only {large.package_size} bytes")
+    expect(
+        large.package_size >= s.config.large_bytes * 0.95,
+        f"the package is only {large.package_size} bytes",
+    )
 
 
-@assertion("EDGW-LARGE-003", "the 50 MB package's attachment has the same SHA-256 after GetPackage", "ref §2.5; DESIGN §3")
+@assertion(
+    "EDGW-LARGE-003",
+    "the 50 MB package's attachment has the same SHA-256 after GetPackage",
+    "ref §2.5; DESIGN §3",
+)
 def large_round_trip(s: ModernSession) -> None:
     fetched = _large_fetched(s)
-    expect(fetched.sha256 == fetched.sent.doc.attachment_sha256, f"attachment SHA-256 {fetched.sha256} != sent {fetched.sent.doc.attachment_sha256}")
+    expect(
+        fetched.sha256 == fetched.sent.doc.attachment_sha256,
+        f"attachment SHA-256 {fetched.sha256} != sent {fetched.sent.doc.attachment_sha256}",
+    )
 
 
-@assertion("EDGW-LARGE-004", "confirming the 50 MB package sends STATUS 01 like any other", "ND 30/2020 Art. 21")
+@assertion(
+    "EDGW-LARGE-004",
+    "confirming the 50 MB package sends STATUS 01 like any other",
+    "ND 30/2020 Art. 21",
+)
 def large_confirm(s: ModernSession) -> None:
     fetched = _large_fetched(s)
     expect(fetched.status_package_id, "no STATUS 01 for the large package")

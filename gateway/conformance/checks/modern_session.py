@@ -15,8 +15,6 @@ from gateway.conformance.session import Doc, RunConfig, Session
 
 
 class ModernSession(Session):
-    driver: ModernDriver
-
     def __init__(
         self,
         config: RunConfig,
@@ -60,7 +58,9 @@ class ModernSession(Session):
     def send(self, doc: Doc) -> Receipt:
         return self.modern.send_document(doc.package)
 
-    def pending_doc_ids(self, driver: ModernDriver | None = None, kind: str = "document") -> list[str]:
+    def pending_doc_ids(
+        self, driver: ModernDriver | None = None, kind: str = "document"
+    ) -> list[str]:
         return [i.document_id for i in (driver or self.peer_driver).pending_all(kind)]
 
     def pending_ids(self, driver: ModernDriver | None = None, kind: str = "document") -> list[str]:
