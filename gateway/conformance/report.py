@@ -6,6 +6,7 @@ head and tail), so a vendor can see what their endpoint answered without a packe
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from lxml import etree
@@ -99,6 +100,14 @@ def exchange_text(exchange: Exchange, limit: int = SHOW_BYTES) -> str:
     return "\n".join(lines)
 
 
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml(text: str) -> str:
+    """Text an XML document can hold (binary bytes in an exchange would not be)."""
+    return _NOT_XML.sub("\N{REPLACEMENT CHARACTER}", text)
+
+
 def write_junit(result: RunResult, target: Path) -> None:
     """JUnit XML: one testsuite per run, one testcase per assertion (classname = group)."""
     suite = etree.Element(
@@ -137,10 +146,12 @@ def write_junit(result: RunResult, target: Path) -> None:
             ]
         )
         if o.status == FAIL:
-            failure = etree.SubElement(case, "failure", message=o.reason, type="conformance")
-            failure.text = "\n\n".join(exchange_text(e) for e in o.exchanges[-SHOW_EXCHANGES:])
+            failure = etree.SubElement(case, "failure", message=_xml(o.reason), type="conformance")
+            failure.text = _xml(
+                "\n\n".join(exchange_text(e) for e in o.exchanges[-SHOW_EXCHANGES:])
+            )
         elif o.status in (SKIP, NOT_APPLICABLE):
-            etree.SubElement(case, "skipped", message=f"{o.status}: {o.reason}")
+            etree.SubElement(case, "skipped", message=_xml(f"{o.status}: {o.reason}"))
     target.write_bytes(
         etree.tostring(suite, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     )

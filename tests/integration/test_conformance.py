@@ -280,7 +280,9 @@ BROKEN = {
 
 
 @pytest.mark.parametrize("name", list(BROKEN))
-def test_broken_endpoints_fail_exactly_the_right_assertions(settings: Settings, name: str) -> None:
+def test_broken_endpoints_fail_exactly_the_right_assertions(
+    settings: Settings, name: str, tmp_path: Path
+) -> None:
     make_layer, expected, reason = BROKEN[name]
     holder: dict[str, Any] = {}
 
@@ -302,3 +304,8 @@ def test_broken_endpoints_fail_exactly_the_right_assertions(settings: Settings, 
     assert any(reason in o.reason for o in failed.values()), [o.reason for o in failed.values()]
     for outcome in failed.values():
         assert outcome.reason and outcome.exchanges, outcome.assertion.id
+    write_junit(result, tmp_path / "junit.xml")
+    suite = etree.parse(str(tmp_path / "junit.xml")).getroot()
+    assert suite.get("failures") == str(len(expected))
+    messages = [f.get("message") for f in suite.iter("failure")]
+    assert sorted(messages) == sorted(o.reason for o in failed.values())
