@@ -25,6 +25,7 @@ from gateway.audit.chain import AuditRecord
 from gateway.audit.chain import export as export_audit
 from gateway.audit.chain import verify as verify_audit
 from gateway.config import Settings, describe, load_settings
+from gateway.conformance.cli import register as register_conformance
 from gateway.edxml.model import DocumentPackage, Package
 from gateway.edxml.reader import read_package
 from gateway.edxml.summary import summarize
@@ -548,6 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_wsdl(commands, [config_parent])
     register_relay(commands, [config_parent])
+    register_conformance(commands)
 
     audit = commands.add_parser("audit", help="the tamper-evident audit log")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)

@@ -1,0 +1,1 @@
+"""The assertions, one module per dialect and area; each registers itself on import."""

@@ -1,0 +1,311 @@
+"""The conformance kit against the real gateway, and against deliberately broken ones.
+
+Against a `serve --demo`-equivalent gateway every assertion must pass. Each broken endpoint is
+the real application behind a WSGI layer with one defect; the kit must fail exactly the
+assertions that defect breaks, each with a reason and the messages exchanged.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lxml import etree
+
+from gateway.cli import main
+from gateway.config import Settings
+from gateway.conformance import runner
+from gateway.conformance.registry import REGISTRY
+from gateway.conformance.report import write_junit
+from gateway.conformance.session import RunConfig
+from gateway.conformance.wsse import security_header
+from tests.integration.conformance_server import App, DemoGateway
+
+TNS = "urn:edoc-gateway:soap:v1"
+LARGE_ROUND_TRIP = ("LARGE-002", "LARGE-003", "LARGE-004")
+
+
+def _config(gateway: DemoGateway, **options: Any) -> RunConfig:
+    (agency, secret), (peer, peer_secret) = list(gateway.secrets.items())[:2]
+    return RunConfig(gateway.url, agency, secret, peer, peer_secret, **options)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def demo(settings: Settings) -> Iterator[DemoGateway]:
+    gateway = DemoGateway(settings)
+    yield gateway
+    gateway.close()
+
+
+def test_the_kit_registers_enough_named_assertions() -> None:
+    items = runner.assertions("modern")
+    assert len(items) >= 50
+    assert sum(a.mandatory for a in items) >= 50
+    assert {a.group for a in items} == {
+        "WSDL", "SEND", "PULL", "GET", "CONFIRM", "STATUS", "FLOW", "DUP",
+        "AUTH", "ACCESS", "INPUT", "LARGE", "TRACE",
+    }  # fmt: skip
+    for item in items:
+        assert re.fullmatch(r"EDGW-[A-Z]+-\d{3}", item.id)
+        assert item.title and item.section and "\n" not in item.title
+    assert REGISTRY.for_dialect("legacy") == [] or all(
+        a.dialect == "legacy" for a in REGISTRY.for_dialect("legacy")
+    )
+
+
+def test_every_assertion_passes_against_the_demo_gateway(demo: DemoGateway, tmp_path: Path) -> None:
+    result = runner.run(_config(demo, skip=LARGE_ROUND_TRIP))
+    assert not result.setup_error
+    problems = [(o.assertion.id, o.status, o.reason) for o in result.outcomes if o.status != "pass"]
+    assert problems == []
+    assert result.ok
+    junit = tmp_path / "junit.xml"
+    write_junit(result, junit)
+    suite = etree.parse(str(junit)).getroot()
+    assert suite.get("failures") == "0" and int(suite.get("tests") or 0) == len(result.outcomes)
+
+
+def test_a_second_run_does_not_collide_with_the_first(demo: DemoGateway) -> None:
+    selection = ("SEND", "DUP", "STATUS")
+    first = runner.run(_config(demo, only=selection))
+    second = runner.run(_config(demo, only=selection))
+    assert first.ok and second.ok, [
+        (o.assertion.id, o.reason) for o in second.outcomes if o.status != "pass"
+    ]
+
+
+@pytest.mark.slow
+def test_the_50_mb_round_trip(demo: DemoGateway) -> None:
+    result = runner.run(_config(demo, only=("LARGE",)))
+    assert [(o.assertion.id, o.status) for o in result.outcomes] == [
+        ("EDGW-LARGE-001", "pass"),
+        ("EDGW-LARGE-002", "pass"),
+        ("EDGW-LARGE-003", "pass"),
+        ("EDGW-LARGE-004", "pass"),
+    ], [o.reason for o in result.outcomes]
+
+
+def test_command_line(
+    demo: DemoGateway, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(demo)
+    args = [
+        "conformance", "run", "--endpoint", config.endpoint, "--agency", config.agency,
+        "--secret", config.secret, "--peer-agency", config.peer_agency,
+        "--peer-secret", config.peer_secret,
+    ]  # fmt: skip
+    junit = tmp_path / "kit.xml"
+    assert main([*args, "--only", "SEND", "AUTH-002", "--junit", str(junit)]) == 0
+    out = capsys.readouterr().out
+    assert "EDGW-SEND-001" in out and "EDGW-AUTH-002" in out and "CONFORMANT" in out
+    assert "EDGW-GET-001" not in out
+    names = [c.get("name") for c in etree.parse(str(junit)).getroot().iter("testcase")]
+    assert names[0] == "EDGW-SEND-001 SendDocument accepts a valid edXML package with a receipt"
+
+    assert main([*args, "--list"]) == 0
+    listed = capsys.readouterr().out
+    assert "EDGW-LARGE-003" in listed and "mandatory" in listed
+
+    wrong = [*args[:7], "not-the-secret", *args[8:]]
+    assert main([*wrong, "--only", "SEND-001"]) == 1
+    assert "NOT CONFORMANT" in capsys.readouterr().out
+    unreachable = ["conformance", "run", "--endpoint", "http://127.0.0.1:9/soap/v1",
+                   "--agency", "x", "--secret", "y", "--timeout", "5"]  # fmt: skip
+    assert main(unreachable) == 2
+    assert "could not" in capsys.readouterr().out
+
+
+# -- deliberately broken endpoints ---------------------------------------------------------------
+
+
+class _Captured:
+    def __init__(self) -> None:
+        self.status = ""
+        self.headers: list[tuple[str, str]] = []
+
+    def __call__(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        self.status, self.headers = status, headers
+        return lambda data: None
+
+
+def _call(app: App, environ: dict[str, Any], body: bytes) -> tuple[_Captured, bytes]:
+    environ = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
+    captured = _Captured()
+    chunks = app(environ, captured)
+    data = b"".join(chunks)
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
+    return captured, data
+
+
+def _respond(start_response: Any, captured: _Captured, data: bytes) -> list[bytes]:
+    headers = [(k, v) for k, v in captured.headers if k.lower() != "content-length"]
+    start_response(captured.status, [*headers, ("Content-Length", str(len(data)))])
+    return [data]
+
+
+Rewrite = Callable[[App, dict[str, Any], bytes, Any], Iterable[bytes] | None]
+
+
+def _layer(rewrite: Rewrite) -> Callable[[App], App]:
+    """A WSGI layer that buffers small POSTs and lets ``rewrite`` answer them (None: pass on)."""
+
+    def wrap(app: App) -> App:
+        def layered(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            if environ.get("REQUEST_METHOD") != "POST" or not 0 < length < (1 << 20):
+                return app(environ, start_response)
+            body = environ["wsgi.input"].read(length)
+            answered = rewrite(app, environ, body, start_response)
+            if answered is not None:
+                return answered
+            captured, data = _call(app, environ, body)
+            return _respond(start_response, captured, data)
+
+        return layered
+
+    return wrap
+
+
+def _operation(body: bytes) -> str:
+    match = re.search(rb"<s:Body><(?:\w+:)?(\w+)", body) or re.search(
+        rb"Body>\s*<(?:\w+:)?(\w+)", body
+    )
+    return match.group(1).decode() if match else ""
+
+
+def _forgetful_duplicates(app: App, environ: dict[str, Any], body: bytes, start: Any) -> Any:
+    """Answers a duplicate with a fresh-looking receipt instead of the original one."""
+    captured, data = _call(app, environ, body)
+    if b"duplicate>true<" in data:
+        root = etree.fromstring(data)
+        for element in root.iter(f"{{{TNS}}}duplicate"):
+            element.text = "false"
+        for element in root.iter(f"{{{TNS}}}packageId"):
+            element.text = str(uuid.uuid4())
+        data = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    return _respond(start, captured, data)
+
+
+_FAKE_RECEIPT = (
+    '<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="{env}"><soap:Body>'
+    '<tns:SendStatusResponse xmlns:tns="{tns}"><tns:receipt><tns:packageId>{id}</tns:packageId>'
+    "<tns:kind>status</tns:kind><tns:receivedAt>2026-01-01T00:00:00Z</tns:receivedAt>"
+    "<tns:duplicate>false</tns:duplicate><tns:signatureStatus>absent</tns:signatureStatus>"
+    "<tns:signatureReason>-</tns:signatureReason><tns:signedReceipt>eA==</tns:signedReceipt>"
+    "</tns:receipt></tns:SendStatusResponse></soap:Body></soap:Envelope>"
+)
+
+
+def _status_04_lost(app: App, environ: dict[str, Any], body: bytes, start: Any) -> Any:
+    """Acknowledges STATUS 04 and drops it on the floor."""
+    if _operation(body) != "SendStatus":
+        return None
+    encoded = re.search(rb"<(?:\w+:)?package>([^<]+)<", body)
+    if encoded is None or b"<edXML:StatusCode>04<" not in base64.b64decode(encoded.group(1)):
+        return None
+    soap = "http://schemas.xmlsoap.org/soap/envelope/"
+    reply = _FAKE_RECEIPT.format(env=soap, tns=TNS, id=uuid.uuid4()).encode()
+    start(
+        "200 OK", [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(reply)))]
+    )
+    return [reply]
+
+
+def _leaky(secrets: dict[str, str]) -> Rewrite:
+    """A proxy that retries refused package access with a service account that can see it."""
+
+    def rewrite(app: App, environ: dict[str, Any], body: bytes, start: Any) -> Any:
+        captured, data = _call(app, environ, body)
+        if b"N.Package" in data:
+            for code, secret in secrets.items():
+                retried = re.sub(
+                    rb"<wsse:Security.*?</wsse:Security>",
+                    security_header(code, secret).encode(),
+                    body,
+                    flags=re.S,
+                )
+                again, answer = _call(app, environ, retried)
+                if again.status.startswith("200"):
+                    return _respond(start, again, answer)
+        return _respond(start, captured, data)
+
+    return rewrite
+
+
+def _doctype_accepted(app: App, environ: dict[str, Any], body: bytes, start: Any) -> Any:
+    """Parses SOAP with a DTD and entity expansion, and passes the expanded envelope on."""
+    if not body.lstrip().startswith((b"<!DOCTYPE", b"<?xml")) or b"<!DOCTYPE" not in body[:2000]:
+        return None
+    parser = etree.XMLParser(resolve_entities=True, load_dtd=True, no_network=True)
+    expanded = etree.tostring(etree.fromstring(body, parser))
+    captured, data = _call(app, environ, expanded)
+    return _respond(start, captured, data)
+
+
+BROKEN = {
+    "drops-duplicate-receipts": (
+        lambda secrets: _layer(_forgetful_duplicates),
+        {"EDGW-DUP-001", "EDGW-DUP-002", "EDGW-DUP-004", "EDGW-DUP-006"},
+        "not flagged duplicate=true",
+    ),
+    "loses-status-04": (
+        lambda secrets: _layer(_status_04_lost),
+        {"EDGW-STATUS-006", "EDGW-STATUS-009"},
+        "STATUS 04 is not in the sender's status mailbox",
+    ),
+    "leaks-packages": (
+        lambda secrets: _layer(_leaky(secrets)),
+        {"EDGW-ACCESS-001", "EDGW-ACCESS-002", "EDGW-ACCESS-003", "EDGW-CONFIRM-005"},
+        "expected a fault",
+    ),
+    "accepts-doctype": (
+        lambda secrets: _layer(_doctype_accepted),
+        {"EDGW-INPUT-005"},
+        "expected a SOAP fault",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(BROKEN))
+def test_broken_endpoints_fail_exactly_the_right_assertions(
+    settings: Settings, name: str, tmp_path: Path
+) -> None:
+    make_layer, expected, reason = BROKEN[name]
+    holder: dict[str, Any] = {}
+
+    def wrap(app: App) -> App:
+        return make_layer(holder["secrets"])(app)  # type: ignore[no-untyped-call]
+
+    # The layer needs the demo secrets, known once the gateway has seeded them.
+    gateway = DemoGateway(settings)
+    try:
+        holder["secrets"] = gateway.secrets
+        gateway.server.set_app(wrap(gateway.server.get_app()))
+        result = runner.run(_config(gateway, skip=LARGE_ROUND_TRIP))
+    finally:
+        gateway.close()
+    failed = {o.assertion.id: o for o in result.outcomes if o.status == "fail"}
+    assert set(failed) == expected, {k: v.reason for k, v in failed.items()}
+    assert not result.ok
+    assert [o.assertion.id for o in result.outcomes if o.status == "skip"] == []
+    assert any(reason in o.reason for o in failed.values()), [o.reason for o in failed.values()]
+    for outcome in failed.values():
+        assert outcome.reason and outcome.exchanges, outcome.assertion.id
+    write_junit(result, tmp_path / "junit.xml")
+    suite = etree.parse(str(tmp_path / "junit.xml")).getroot()
+    assert suite.get("failures") == str(len(expected))
+    messages = [f.get("message") for f in suite.iter("failure")]
+    assert sorted(messages) == sorted(o.reason for o in failed.values())
