@@ -555,7 +555,8 @@ class SqlStore:
     def legacy_id(self, package_id: str) -> int:
         with self._tx() as q:
             q.run(
-                "INSERT INTO legacy_ids (package_id) VALUES (?) ON CONFLICT (package_id) DO NOTHING",
+                "INSERT INTO legacy_ids (package_id) VALUES (?) "
+                "ON CONFLICT (package_id) DO NOTHING",
                 (package_id,),
             )
             row = q.one("SELECT id FROM legacy_ids WHERE package_id = ?", (package_id,))

@@ -98,9 +98,7 @@ class _Limited:
             self.left -= len(data)
         self.read_so_far += len(data)
         if self.read_so_far > self.limit:
-            raise LimitExceeded(
-                "R.Request.Size", f"the request is larger than {self.limit} bytes"
-            )
+            raise LimitExceeded("R.Request.Size", f"the request is larger than {self.limit} bytes")
         return data
 
 
@@ -211,7 +209,12 @@ def _post(
         try:
             env = etree.fromstring(root, tree_parser(huge_tree=True))
         except etree.XMLSyntaxError as exc:
-            return _send(start_response, fault(version, True, "M.Soap.Xml", f"not XML: {exc}"), profile, exchange)
+            return _send(
+                start_response,
+                fault(version, True, "M.Soap.Xml", f"not XML: {exc}"),
+                profile,
+                exchange,
+            )
         if local(env.tag) != "Envelope" or etree.QName(env).namespace not in (SOAP11, SOAP12):
             return _send(
                 start_response,
@@ -237,7 +240,9 @@ def _post(
             known = ", ".join(service.operations)
             return _send(
                 start_response,
-                fault(version, True, "R.SOAPAction", f"unknown SOAPAction {action!r} (known: {known})"),
+                fault(
+                    version, True, "R.SOAPAction", f"unknown SOAPAction {action!r} (known: {known})"
+                ),
                 profile,
                 exchange,
             )
@@ -257,7 +262,9 @@ def _post(
         client = exc.side is FaultSide.CLIENT
         if not client:
             log.error("legacy request failed: %s", exc)
-        return _send(start_response, fault(version, client, exc.code, exc.message), profile, exchange)
+        return _send(
+            start_response, fault(version, client, exc.code, exc.message), profile, exchange
+        )
     except _Refused:
         raise
     except Exception:

@@ -36,7 +36,8 @@ def parse_content_type(value: str) -> ContentType:
     """``multipart/related; type="text/xml"; boundary=...``: quoted values and ``;`` inside
     quotes handled, parameter names lowercased."""
     parts: list[str] = []
-    current, quoted = [], False
+    current: list[str] = []
+    quoted = False
     for char in value:
         if char == '"':
             quoted = not quoted

@@ -105,7 +105,9 @@ class LegacyService:
         ok = hmac.compare_digest(expected.encode(), token.encode()) if expected else False
         if not ok or record is None or not record.enabled:
             hmac.compare_digest(token.encode(), token.encode())  # same work either way
-            raise Refusal(PERMISSION, "permission denied: unknown or disabled OrganId, or wrong Token")
+            raise Refusal(
+                PERMISSION, "permission denied: unknown or disabled OrganId, or wrong Token"
+            )
         return code, profile
 
     @staticmethod

@@ -58,7 +58,7 @@ def child_text(el: _Element | None, name: str) -> str:
     return (found.text or "").strip() if found is not None else ""
 
 
-def requalify(el: _Element, namespace: str, prefix: str | None = PREFIX) -> _Element:
+def requalify(el: _Element, namespace: str, prefix: str = PREFIX) -> _Element:
     """A copy of ``el`` whose elements are all in ``namespace`` (attributes unchanged)."""
     nsmap = {prefix: namespace}
     copy = etree.Element(etree.QName(namespace, local(el.tag)).text, nsmap=nsmap)
@@ -110,7 +110,7 @@ def manifest_references(manifest: _Element | None) -> list[LegacyReference]:
     for ref in manifest if manifest is not None else ():
         if local(ref.tag) != "Reference":
             continue
-        href = next((v for k, v in ref.attrib.items() if local(k) == "href"), "")
+        href = next((str(v) for k, v in ref.attrib.items() if local(k) == "href"), "")
         if not href:
             include = next(ref.iter(f"{{{XOP}}}Include"), None)
             href = include.get("href", "") if include is not None else ""
@@ -173,18 +173,14 @@ def document_from_legacy(
         content_type = ref.content_type or part.content_type
         attachments.append(_attachment(ref.content_id, ref, content_type, part))
         manifest.append(
-            ManifestReference(
-                ref.content_id, content_type, ref.description, ref.attachment_name
-            )
+            ManifestReference(ref.content_id, content_type, ref.description, ref.attachment_name)
         )
     for content_id, part in parts.items():
         if content_id not in used:  # a part the manifest forgot: kept, named by its Content-ID
             ref = LegacyReference(content_id, content_id, "")
             attachments.append(_attachment(content_id, ref, part.content_type, part))
             manifest.append(ManifestReference(content_id, part.content_type, "", content_id))
-    return replace(
-        pkg, signature=None, references=tuple(manifest), attachments=tuple(attachments)
-    )
+    return replace(pkg, signature=None, references=tuple(manifest), attachments=tuple(attachments))
 
 
 def _attachment(content_id: str, ref: LegacyReference, content_type: str, part: Part) -> Attachment:
@@ -221,7 +217,7 @@ def status_from_legacy(status: _Element, blobs: BlobStoreLike, profile: Profile)
 
 
 def _read_header(header: _Element, blobs: BlobStoreLike) -> DocumentPackage | StatusPackage:
-    root = etree.Element(f"{{{QCVN}}}edXML", nsmap={None: QCVN})
+    root = etree.Element(f"{{{QCVN}}}edXML", nsmap={None: QCVN})  # type: ignore[dict-item]
     envelope = etree.SubElement(root, f"{{{QCVN}}}edXMLEnvelope", nsmap={PREFIX: QCVN})
     envelope.append(header)
     if child(header, "TraceHeaderList") is not None:
