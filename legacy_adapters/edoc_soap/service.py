@@ -226,7 +226,9 @@ class LegacyService:
         agency, profile = self.authenticate(
             self.credentials_holder(request, key_info, signature, wrapper)
         )
-        status = request.wrapper("Status") or child(wrapper, "Status")
+        status = request.wrapper("Status")
+        if status is None:
+            status = child(wrapper, "Status")
         if status is None:
             raise Refusal("N.Status", "the SOAP Body has no Status")
         pkg = translate.status_from_legacy(status, self.exchange.blobs, profile)

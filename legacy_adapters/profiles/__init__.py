@@ -28,6 +28,25 @@ _FORMATS = {
     "dd/MM/yyyy": "%d/%m/%Y",
     "yyyy-MM-dd": "%Y-%m-%d",
 }
+_TOKENS = ("yyyy", "MM", "dd", "HH", "mm", "ss")
+
+
+def _format(pattern: str, value: dt.date) -> str:
+    """Java-style pattern; years always four digits (strftime drops the zeros of year 1)."""
+    fields = {
+        "yyyy": f"{value.year:04d}",
+        "MM": f"{value.month:02d}",
+        "dd": f"{value.day:02d}",
+        "HH": f"{getattr(value, 'hour', 0):02d}",
+        "mm": f"{getattr(value, 'minute', 0):02d}",
+        "ss": f"{getattr(value, 'second', 0):02d}",
+    }
+    out = pattern
+    for token in _TOKENS:
+        out = out.replace(token, fields[token])
+    return out
+
+
 _CHOICES = {
     "response_parts": ("base64-text", "binary"),
     "request_parts": ("auto", "base64-text", "binary"),
@@ -55,10 +74,10 @@ class Profile:
 
     def format_timestamp(self, value: dt.datetime, which: str = "trace") -> str:
         pattern = self.trace_timestamp_format if which == "trace" else self.status_timestamp_format
-        return value.strftime(_FORMATS[pattern])
+        return _format(pattern, value)
 
     def format_date(self, value: dt.date) -> str:
-        return value.strftime(_FORMATS[self.date_format])
+        return _format(self.date_format, value)
 
     def status_code(self, canonical: str) -> str:
         """``"01"`` → ``"1"`` for numeric clients; the canonical two digits otherwise."""

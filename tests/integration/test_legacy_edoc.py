@@ -146,7 +146,9 @@ def organization(tag: str, code: str) -> str:
     )
 
 
-def send_header(server: Server, number: int = 12, token: str | None = None, error_list: bool = True) -> str:
+def send_header(
+    server: Server, number: int = 12, token: str | None = None, error_list: bool = True
+) -> str:
     token = token if token is not None else server.tokens[SENDER]
     return (
         '<edXML:MessageHeader OriginalBodyRequested="false" ImmediateResponseRequired="true">'
@@ -214,11 +216,13 @@ def mime_parts(content_type: str, reply: bytes) -> dict[str, bytes]:
         head, _, data = chunk.partition(b"\r\n\r\n")
         cid = re.search(rb"Content-ID: <([^>]+)>", head)
         assert cid
-        found[cid.group(1).decode()] = data[: -2] if data.endswith(b"\r\n") else data
+        found[cid.group(1).decode()] = data[:-2] if data.endswith(b"\r\n") else data
     return found
 
 
-def send(server: Server, number: int = 12, parts_encoding: str = "base64-text") -> tuple[int, str, bytes]:
+def send(
+    server: Server, number: int = 12, parts_encoding: str = "base64-text"
+) -> tuple[int, str, bytes]:
     if parts_encoding == "base64-text":
         parts = [
             ("file1", "application/pdf", base64.b64encode(PDF), ""),
@@ -233,7 +237,14 @@ def send(server: Server, number: int = 12, parts_encoding: str = "base64-text") 
     return server.post(body, swa_type("MIMEBoundaryX1"), {"SOAPAction": "SendDocument"})
 
 
-def call(server: Server, action: str, body: str, quoted: bool = False, version: str = SOAP11, header: str = "") -> bytes:
+def call(
+    server: Server,
+    action: str,
+    body: str,
+    quoted: bool = False,
+    version: str = SOAP11,
+    header: str = "",
+) -> bytes:
     """A parameter-only call, as MIME multipart like the §5.3 client (even with no files)."""
     raw = multipart(envelope(body, header, version), [], "MIMEBoundaryP")
     headers = {"SOAPAction": f'"{action}"' if quoted else action}
@@ -243,7 +254,9 @@ def call(server: Server, action: str, body: str, quoted: bool = False, version: 
 
 
 def pending(server: Server, code: str = RECEIVER) -> list[str]:
-    reply = call(server, "GetPendingDocumentIds", credentials(server, code, "GetPendingDocumentIdsRequest"))
+    reply = call(
+        server, "GetPendingDocumentIds", credentials(server, code, "GetPendingDocumentIdsRequest")
+    )
     return [e.text or "" for e in soap_body(reply).iterfind(f".//{{{EDOC}}}DocumentId")]
 
 
@@ -264,7 +277,10 @@ def test_legacy_sender_to_legacy_receiver_round_trip(server: Server) -> None:
     root = soap_body(reply_bytes)
     header = root.find(f"{{{SOAP11}}}Header")
     assert header is not None
-    assert header.findtext(f"{{{EDOC}}}MessageHeader/{{{EDOC}}}Subject") == "V/v thử nghiệm trục liên thông"
+    assert (
+        header.findtext(f"{{{EDOC}}}MessageHeader/{{{EDOC}}}Subject")
+        == "V/v thử nghiệm trục liên thông"
+    )
     # Trace timestamps as Bkav writes them in GetDocument (dd/MM/yyyy HH:mm:ss).
     assert header.findtext(f".//{{{EDOC}}}TraceHeader/{{{EDOC}}}Timestamp") == "05/03/2024 08:09:10"
     refs = root.findall(f".//{{{EDOC}}}Manifest/{{{EDOC}}}Reference")
@@ -277,12 +293,17 @@ def test_legacy_sender_to_legacy_receiver_round_trip(server: Server) -> None:
     assert base64.b64decode(parts[hrefs[1]]) == DOCX
     assert refs[0].get("{http://www.w3.org/1999/xlink}type") == "application/pdf"
 
-    confirm = call(server, "ConfirmReceived", credentials(server, RECEIVER, "ConfirmReceived", f"<documentId>{sent_id}</documentId>"))
+    confirm = call(
+        server,
+        "ConfirmReceived",
+        credentials(server, RECEIVER, "ConfirmReceived", f"<documentId>{sent_id}</documentId>"),
+    )
     assert report(confirm) == ("true", [])
     assert pending(server) == []
 
     status_body = (
-        "<Status>" + organization("From", RECEIVER).replace("edXML:", "")
+        "<Status>"
+        + organization("From", RECEIVER).replace("edXML:", "")
         + f"<ResponseFor><OrganId>{SENDER}</OrganId><Code>12/UBND-VP</Code>"
         f"<PromulgationDate>2024/03/05</PromulgationDate><DocumentId>{SENDER},2024/03/05,12/UBND-VP"
         "</DocumentId></ResponseFor><StaffInfo><Department>Văn thư</Department><Staff>Trần B</Staff>"
@@ -323,7 +344,11 @@ def test_legacy_sender_to_legacy_receiver_round_trip(server: Server) -> None:
 def _get_document(server: Server, sent_id: str) -> tuple[str, bytes]:
     """GetDocument with a quoted SOAPAction; its Content-Type and body."""
     raw = multipart(
-        envelope(credentials(server, RECEIVER, "GetDocumentRequest", f"<documentId>{sent_id}</documentId>")),
+        envelope(
+            credentials(
+                server, RECEIVER, "GetDocumentRequest", f"<documentId>{sent_id}</documentId>"
+            )
+        ),
         [],
         "B2",
     )
@@ -334,16 +359,28 @@ def _get_document(server: Server, sent_id: str) -> tuple[str, bytes]:
 
 
 @pytest.mark.parametrize("encoding", ["base64-text", "binary"])
-def test_swa_parts_base64_text_or_binary_arrive_as_the_same_file(server: Server, encoding: str) -> None:
+def test_swa_parts_base64_text_or_binary_arrive_as_the_same_file(
+    server: Server, encoding: str
+) -> None:
     status, _type, reply = send(server, 40, encoding)
     assert status == 200 and report(reply) == ("true", [])
     sent_id = soap_body(reply).findtext(f".//{{{EDOC}}}DocumentId")
     got = server.post(
-        multipart(envelope(credentials(server, RECEIVER, "GetDocumentRequest", f"<documentId>{sent_id}</documentId>")), [], "B"),
+        multipart(
+            envelope(
+                credentials(
+                    server, RECEIVER, "GetDocumentRequest", f"<documentId>{sent_id}</documentId>"
+                )
+            ),
+            [],
+            "B",
+        ),
         swa_type("B"),
         {"SOAPAction": "GetDocument"},
     )
-    files = sorted(base64.b64decode(v) for k, v in mime_parts(got[1], got[2]).items() if k != _root_id(got[1]))
+    files = sorted(
+        base64.b64decode(v) for k, v in mime_parts(got[1], got[2]).items() if k != _root_id(got[1])
+    )
     assert files == sorted([PDF, DOCX])
 
 
@@ -356,20 +393,26 @@ def _root_id(content_type: str) -> str:
 def test_mtom_request_with_xop_include(server: Server) -> None:
     boundary = "uuid:mtom-1"
     manifest = (
-        '<edXML:Manifest><edXML:Reference><edXML:AttachmentName>Công văn.pdf</edXML:AttachmentName>'
-        '<edXML:Description>Văn bản</edXML:Description><edXML:Content>'
+        "<edXML:Manifest><edXML:Reference><edXML:AttachmentName>Công văn.pdf</edXML:AttachmentName>"
+        "<edXML:Description>Văn bản</edXML:Description><edXML:Content>"
         '<xop:Include xmlns:xop="http://www.w3.org/2004/08/xop/include" href="cid:pdf-1@client"/>'
         "</edXML:Content></edXML:Reference></edXML:Manifest>"
     )
     root = envelope(manifest, send_header(server, 41), SOAP12)
     body = (
-        f"--{boundary}\r\nContent-Type: application/xop+xml; charset=UTF-8; "
-        'type="application/soap+xml; action=\\"SendDocument\\""\r\n'
-        "Content-Transfer-Encoding: binary\r\nContent-ID: <root.message@client>\r\n\r\n"
-    ).encode() + root + (
-        f"\r\n--{boundary}\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: binary\r\n"
-        "Content-ID: <pdf-1@client>\r\n\r\n"
-    ).encode() + PDF + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f"--{boundary}\r\nContent-Type: application/xop+xml; charset=UTF-8; "
+            'type="application/soap+xml; action=\\"SendDocument\\""\r\n'
+            "Content-Transfer-Encoding: binary\r\nContent-ID: <root.message@client>\r\n\r\n"
+        ).encode()
+        + root
+        + (
+            f"\r\n--{boundary}\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: binary\r\n"
+            "Content-ID: <pdf-1@client>\r\n\r\n"
+        ).encode()
+        + PDF
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     content_type = (
         f'multipart/related; type="application/xop+xml"; boundary="{boundary}"; '
         'start="<root.message@client>"; start-info="application/soap+xml; action=\\"SendDocument\\""'
@@ -385,10 +428,19 @@ def test_mtom_request_with_xop_include(server: Server) -> None:
 
 def test_plain_text_xml_soap12_and_unquoted_or_quoted_actions(server: Server) -> None:
     body = envelope(credentials(server, SENDER, "GetOrganizations"))
-    for action in ("GetOrganizations", '"GetOrganizations"', "http://www.e-doc.vn/GetOrganizations"):
-        status, content_type, reply = server.post(body, "text/xml; charset=utf-8", {"SOAPAction": action})
+    for action in (
+        "GetOrganizations",
+        '"GetOrganizations"',
+        "http://www.e-doc.vn/GetOrganizations",
+    ):
+        status, content_type, reply = server.post(
+            body, "text/xml; charset=utf-8", {"SOAPAction": action}
+        )
         assert status == 200 and content_type.startswith("text/xml")
-        ids = [e.text for e in soap_body(reply).iterfind(f".//{{{EDOC}}}Organization/{{{EDOC}}}OrganId")]
+        ids = [
+            e.text
+            for e in soap_body(reply).iterfind(f".//{{{EDOC}}}Organization/{{{EDOC}}}OrganId")
+        ]
         assert sorted(ids) == sorted([SENDER, RECEIVER, OTHER])
     status, content_type, reply = server.post(
         envelope(credentials(server, SENDER, "GetOrganizations"), version=SOAP12),
@@ -399,14 +451,20 @@ def test_plain_text_xml_soap12_and_unquoted_or_quoted_actions(server: Server) ->
 
 
 def test_check_permission_and_auth_failures(server: Server) -> None:
-    good = call(server, "CheckPermission", "", header=credentials(server, SENDER, "CheckPermission"))
+    good = call(
+        server, "CheckPermission", "", header=credentials(server, SENDER, "CheckPermission")
+    )
     assert report(good) == ("true", [])
     wrong = f"<CheckPermission><OrganId>{SENDER}</OrganId><Token>{server.tokens[RECEIVER]}</Token></CheckPermission>"
     assert report(call(server, "CheckPermission", "", header=wrong)) == ("false", ["M.Permission"])
     unknown = "<GetPendingDocumentIdsRequest><OrganId>000.00.99.H53</OrganId><Token>x</Token></GetPendingDocumentIdsRequest>"
     assert report(call(server, "GetPendingDocumentIds", unknown)) == ("false", ["M.Permission"])
     # A wrong token on SendDocument stores nothing.
-    body = multipart(envelope(MANIFEST, send_header(server, 50, token="nope")), [("file1", "application/pdf", PDF, "binary"), ("file2", "application/pdf", PDF, "binary")], "Bx")
+    body = multipart(
+        envelope(MANIFEST, send_header(server, 50, token="nope")),
+        [("file1", "application/pdf", PDF, "binary"), ("file2", "application/pdf", PDF, "binary")],
+        "Bx",
+    )
     status, _t, reply = server.post(body, swa_type("Bx"), {"SOAPAction": "SendDocument"})
     assert status == 200 and report(reply) == ("false", ["M.Permission"])
     assert pending(server) == []
@@ -416,9 +474,13 @@ def test_rotated_secret_is_the_new_token(server: Server) -> None:
     old = server.tokens[SENDER]
     _record, new = server.admin.credentials.rotate(SENDER, dt.datetime.now(dt.UTC))
     assert new != old
-    assert report(call(server, "CheckPermission", "", header=credentials(server, SENDER, "CheckPermission")))[1] == ["M.Permission"]
+    assert report(
+        call(server, "CheckPermission", "", header=credentials(server, SENDER, "CheckPermission"))
+    )[1] == ["M.Permission"]
     server.tokens[SENDER] = new
-    assert report(call(server, "CheckPermission", "", header=credentials(server, SENDER, "CheckPermission"))) == ("true", [])
+    assert report(
+        call(server, "CheckPermission", "", header=credentials(server, SENDER, "CheckPermission"))
+    ) == ("true", [])
 
 
 def test_malformed_requests_change_nothing(server: Server) -> None:
@@ -429,20 +491,38 @@ def test_malformed_requests_change_nothing(server: Server) -> None:
     status, _t, reply = server.post(envelope("<Nothing/>"), "text/xml", {"SOAPAction": "Explode"})
     assert status == 500 and b"R.SOAPAction" in reply
     # Missing ErrorList header block: the dialect's code, nothing stored.
-    body = multipart(envelope(MANIFEST, send_header(server, 60, error_list=False)), [("file1", "application/pdf", PDF, "binary"), ("file2", "application/pdf", PDF, "binary")], "By")
+    body = multipart(
+        envelope(MANIFEST, send_header(server, 60, error_list=False)),
+        [("file1", "application/pdf", PDF, "binary"), ("file2", "application/pdf", PDF, "binary")],
+        "By",
+    )
     status, _t, reply = server.post(body, swa_type("By"), {"SOAPAction": "SendDocument"})
     assert report(reply) == ("false", ["N.MessageHeader.ErrorList"])
     # A Reference naming a part that is not there.
-    body = multipart(envelope(MANIFEST, send_header(server, 61)), [("file1", "application/pdf", PDF, "binary")], "Bz")
+    body = multipart(
+        envelope(MANIFEST, send_header(server, 61)),
+        [("file1", "application/pdf", PDF, "binary")],
+        "Bz",
+    )
     status, _t, reply = server.post(body, swa_type("Bz"), {"SOAPAction": "SendDocument"})
     assert report(reply) == ("false", ["N.Manifest.Reference"])
     # A truncated multipart body.
-    raw = multipart(envelope(MANIFEST, send_header(server, 62)), [("file1", "application/pdf", PDF, "binary")], "Bt")
+    raw = multipart(
+        envelope(MANIFEST, send_header(server, 62)),
+        [("file1", "application/pdf", PDF, "binary")],
+        "Bt",
+    )
     status, _t, reply = server.post(raw[:-30], swa_type("Bt"), {"SOAPAction": "SendDocument"})
     assert status == 500 and b"M.Mime.Truncated" in reply
     # An invalid header (no Subject) is the validator's code.
-    broken = send_header(server, 63).replace("<edXML:Subject>V/v thử nghiệm trục liên thông</edXML:Subject>", "")
-    body = multipart(envelope(MANIFEST, broken), [("file1", "application/pdf", PDF, "binary"), ("file2", "application/pdf", PDF, "binary")], "Bv")
+    broken = send_header(server, 63).replace(
+        "<edXML:Subject>V/v thử nghiệm trục liên thông</edXML:Subject>", ""
+    )
+    body = multipart(
+        envelope(MANIFEST, broken),
+        [("file1", "application/pdf", PDF, "binary"), ("file2", "application/pdf", PDF, "binary")],
+        "Bv",
+    )
     status, _t, reply = server.post(body, swa_type("Bv"), {"SOAPAction": "SendDocument"})
     success, codes = report(reply)
     assert success == "false" and codes and codes[0].startswith("N.")
@@ -464,12 +544,20 @@ def test_served_wsdl_and_zeep_client(server: Server, tmp_path: Path) -> None:
     )
     service = client.bind("EdocLegacyService", "EdocLegacySoap11")
     answer = service.GetOrganizations(OrganId=SENDER, Token=server.tokens[SENDER])
-    assert sorted(o.OrganId for o in answer.Organizations.Organization) == sorted([SENDER, RECEIVER, OTHER])
+    assert sorted(o.OrganId for o in answer.Organizations.Organization) == sorted(
+        [SENDER, RECEIVER, OTHER]
+    )
     answer = service.GetPendingDocumentIds(OrganId=RECEIVER, Token=server.tokens[RECEIVER])
     assert answer.Report is None or answer.Report.IsSuccess
-    checked = service.CheckPermission(_soapheaders={"CheckPermission": {"OrganId": SENDER, "Token": server.tokens[SENDER]}})
+    checked = service.CheckPermission(
+        _soapheaders={"CheckPermission": {"OrganId": SENDER, "Token": server.tokens[SENDER]}}
+    )
     assert checked.IsSuccess is True
-    denied = service.CheckPermission(_soapheaders={"CheckPermission": {"OrganId": SENDER, "Token": "x"}})
+    denied = service.CheckPermission(
+        _soapheaders={"CheckPermission": {"OrganId": SENDER, "Token": "x"}}
+    )
     assert denied.IsSuccess is False and denied.ErrorList.Error[0].Code == "M.Permission"
     # The committed WSDL (relative schema locations) loads too.
-    zeep.Client(str(REPO / "wsdl" / "edoc-legacy.wsdl"), settings=zeep.Settings(forbid_external=True))
+    zeep.Client(
+        str(REPO / "wsdl" / "edoc-legacy.wsdl"), settings=zeep.Settings(forbid_external=True)
+    )
