@@ -100,7 +100,7 @@ def server(store_settings: Settings) -> Iterator[Server]:
         running.close()
 
 
-# -- building requests, byte by byte ----------------------------------------------------------------
+# -- building requests, byte by byte ------------------------------------------------------------
 def envelope(body: str, header: str = "", version: str = SOAP11) -> bytes:
     return (
         f'<?xml version="1.0" encoding="utf-8"?>\r\n<soap:Envelope xmlns:soap="{version}" '
@@ -305,8 +305,9 @@ def test_legacy_sender_to_legacy_receiver_round_trip(server: Server) -> None:
         "<Status>"
         + organization("From", RECEIVER).replace("edXML:", "")
         + f"<ResponseFor><OrganId>{SENDER}</OrganId><Code>12/UBND-VP</Code>"
-        f"<PromulgationDate>2024/03/05</PromulgationDate><DocumentId>{SENDER},2024/03/05,12/UBND-VP"
-        "</DocumentId></ResponseFor><StaffInfo><Department>Văn thư</Department><Staff>Trần B</Staff>"
+        f"<PromulgationDate>2024/03/05</PromulgationDate>"
+        f"<DocumentId>{SENDER},2024/03/05,12/UBND-VP</DocumentId></ResponseFor>"
+        "<StaffInfo><Department>Văn thư</Department><Staff>Trần B</Staff>"
         "<Mobile>0912</Mobile><Email>b@x.vn</Email></StaffInfo><StatusCode>3</StatusCode>"
         "<Description>Tiếp nhận</Description><Timestamp>2024/03/06 09:00:00</Timestamp></Status>"
     )
@@ -407,7 +408,8 @@ def test_mtom_request_with_xop_include(server: Server) -> None:
         ).encode()
         + root
         + (
-            f"\r\n--{boundary}\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: binary\r\n"
+            f"\r\n--{boundary}\r\nContent-Type: application/pdf\r\n"
+            "Content-Transfer-Encoding: binary\r\n"
             "Content-ID: <pdf-1@client>\r\n\r\n"
         ).encode()
         + PDF
@@ -415,7 +417,8 @@ def test_mtom_request_with_xop_include(server: Server) -> None:
     )
     content_type = (
         f'multipart/related; type="application/xop+xml"; boundary="{boundary}"; '
-        'start="<root.message@client>"; start-info="application/soap+xml; action=\\"SendDocument\\""'
+        'start="<root.message@client>"; '
+        'start-info="application/soap+xml; action=\\"SendDocument\\""'
     )
     status, reply_type, reply = server.post(body, content_type)
     assert status == 200, reply
@@ -455,9 +458,15 @@ def test_check_permission_and_auth_failures(server: Server) -> None:
         server, "CheckPermission", "", header=credentials(server, SENDER, "CheckPermission")
     )
     assert report(good) == ("true", [])
-    wrong = f"<CheckPermission><OrganId>{SENDER}</OrganId><Token>{server.tokens[RECEIVER]}</Token></CheckPermission>"
+    wrong = (
+        f"<CheckPermission><OrganId>{SENDER}</OrganId>"
+        f"<Token>{server.tokens[RECEIVER]}</Token></CheckPermission>"
+    )
     assert report(call(server, "CheckPermission", "", header=wrong)) == ("false", ["M.Permission"])
-    unknown = "<GetPendingDocumentIdsRequest><OrganId>000.00.99.H53</OrganId><Token>x</Token></GetPendingDocumentIdsRequest>"
+    unknown = (
+        "<GetPendingDocumentIdsRequest><OrganId>000.00.99.H53</OrganId><Token>x</Token>"
+        "</GetPendingDocumentIdsRequest>"
+    )
     assert report(call(server, "GetPendingDocumentIds", unknown)) == ("false", ["M.Permission"])
     # A wrong token on SendDocument stores nothing.
     body = multipart(

@@ -32,7 +32,7 @@ from legacy_adapters.profiles import Profile, ProfileChooser, ProfileError, load
 from tests.fixtures.packages import build_document, build_status
 from tests.unit.test_roundtrip_properties import SETTINGS as _SETTINGS
 from tests.unit.test_roundtrip_properties import document_packages, status_packages
-from tests.unit.test_roundtrip_properties import store as store  # noqa: F401  (fixture)
+from tests.unit.test_roundtrip_properties import store as store
 
 EDOC = "http://www.e-doc.vn/Schema/"
 SETTINGS = settings(_SETTINGS, max_examples=25)
@@ -98,7 +98,7 @@ def _comparable(pkg: DocumentPackage) -> tuple[object, ...]:
 @given(data=st.data())
 def test_documents_survive_the_dialect(
     store: FileBlobStore, profile: Profile, data: st.DataObject
-) -> None:  # noqa: F811
+) -> None:
     pkg = data.draw(document_packages(store))
     # A reference with no attachment has no MIME part to travel in; a package always pairs them.
     ids = {a.content_id for a in pkg.attachments}
@@ -115,7 +115,7 @@ def test_documents_survive_the_dialect(
 @given(data=st.data())
 def test_statuses_survive_the_dialect(
     store: FileBlobStore, profile: Profile, data: st.DataObject
-) -> None:  # noqa: F811
+) -> None:
     pkg: StatusPackage = data.draw(status_packages)
     if pkg.header.response_for is None:
         return  # the dialect's Status always answers a document
