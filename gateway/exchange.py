@@ -966,6 +966,30 @@ class Exchange:
             for row in self.store.traces(agency, document_id, start)
         ]
 
+    def get_traces_to(
+        self, agency: str, since: dt.datetime, limit: int = MAX_PENDING_PAGE
+    ) -> list[TraceEntry]:
+        """Statuses addressed to the agency (about any document it sent), recorded at or after
+        ``since``, oldest first: the feed a legacy client polls (GetTraces). A read."""
+        self._agency(agency)
+        limit = MAX_PENDING_PAGE if limit <= 0 else min(limit, MAX_PENDING_PAGE)
+        return [
+            TraceEntry(
+                status_package_id=row.status_package_id,
+                from_agency=row.from_agency,
+                to_agency=row.to_agency,
+                status_code=row.status_code,
+                description=row.description,
+                status_time=(
+                    dt.datetime.strptime(row.status_time, "%Y/%m/%d %H:%M:%S").replace(tzinfo=ICT)
+                    if row.status_time
+                    else None
+                ),
+                recorded_at=from_micros(row.recorded_at),
+            )
+            for row in self.store.traces_to(agency, to_micros(since), limit)
+        ]
+
     def get_agencies(self, agency: str) -> list[AgencyInfo]:
         self._agency(agency)
         return [
