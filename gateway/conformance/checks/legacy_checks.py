@@ -143,7 +143,7 @@ def wsdl_loads(s: LegacySession) -> None:
 @assertion(
     f"{P}WSDL-002",
     "the WSDL describes the SwA parts with the WSDL MIME binding",
-    f"{WSDL}; WSDL 1.1 §5",
+    f"{WSDL}; ref §5.3; WSDL 1.1 §5",
     dialect=D,
 )
 def wsdl_mime(s: LegacySession) -> None:
@@ -195,7 +195,7 @@ def soap_unquoted(s: LegacySession) -> None:
 
 
 @assertion(
-    f"{P}SOAP-002", "a quoted SOAPAction is dispatched", "ref §5.1; SOAP 1.1 §6.1.1", dialect=D
+    f"{P}SOAP-002", "a quoted SOAPAction is dispatched", "ref §5.3; SOAP 1.1 §6.1.1", dialect=D
 )
 def soap_quoted(s: LegacySession) -> None:
     body = s.legacy.credentials("GetOrganizations")
@@ -556,7 +556,7 @@ def input_malformed(s: LegacySession) -> None:
 @assertion(
     f"{P}INPUT-002",
     "an Envelope in a wrong namespace is refused; nothing stored",
-    "SOAP 1.1 §4.1.2",
+    "ref §5.2; SOAP 1.1 §4.1.2",
     dialect=D,
 )
 def input_namespace(s: LegacySession) -> None:
@@ -570,7 +570,7 @@ def input_namespace(s: LegacySession) -> None:
 @assertion(
     f"{P}INPUT-003",
     "a DOCTYPE (XXE) is refused, the entity never expanded; nothing stored",
-    "DESIGN §5; ref §7",
+    "ref §5.2, §7; DESIGN §5",
     dialect=D,
 )
 def input_xxe(s: LegacySession) -> None:
