@@ -256,6 +256,14 @@ class StatusFields:
     timestamp: dt.datetime | None = None
 
 
+_CHANGE_ARRIVED = {
+    int(BusinessDocType.REVOKE): " (văn bản thu hồi)",
+    int(BusinessDocType.UPDATE): " (văn bản cập nhật)",
+    int(BusinessDocType.REPLACE): " (văn bản thay thế)",
+}
+"""What the automatic 01 adds for a change package, so it differs from the original's 01."""
+
+
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -899,7 +907,8 @@ class Exchange:
                     dt.datetime.strptime(promulgated, "%Y/%m/%d").date() if promulgated else None
                 ),
                 status_code=StatusCode.RECEIVED.value,
-                description="Đã đến: phần mềm QLVB đã nhận văn bản, văn thư chưa xử lý",
+                description="Đã đến: phần mềm QLVB đã nhận văn bản, văn thư chưa xử lý"
+                + _CHANGE_ARRIVED.get(int(summary.get("business", {}).get("doc_type", 0)), ""),
             ),
         )
         destination = self.router.resolve(document.sender)
@@ -924,7 +933,9 @@ class Exchange:
                 status,
                 receiver.code,
                 document.document_id,
-                f"status|{receiver.code}|{document.document_id}|01|auto",
+                # A revoke, update or replace usually repeats the DocumentId it is about: its
+                # 01 is still a status of its own, not a duplicate of the original's.
+                f"status|{receiver.code}|{document.document_id}|01|auto|{document.package_id}",
                 [document.sender] if sender_here else [],
                 [],
                 self._signature(receiver.code, None),
