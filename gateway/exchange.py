@@ -82,6 +82,7 @@ from gateway.store.base import (
     NewTrace,
     Store,
     StoredPackage,
+    TraceRow,
     from_micros,
     to_micros,
 )
@@ -266,6 +267,23 @@ _CHANGE_ARRIVED = {
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _trace_entry(row: TraceRow) -> TraceEntry:
+    """A stored trace as the operations return it (status time as written, read as ICT)."""
+    return TraceEntry(
+        status_package_id=row.status_package_id,
+        from_agency=row.from_agency,
+        to_agency=row.to_agency,
+        status_code=row.status_code,
+        description=row.description,
+        status_time=(
+            dt.datetime.strptime(row.status_time, "%Y/%m/%d %H:%M:%S").replace(tzinfo=ICT)
+            if row.status_time
+            else None
+        ),
+        recorded_at=from_micros(row.recorded_at),
+    )
 
 
 class Exchange:
@@ -960,22 +978,7 @@ class Exchange:
         if not document_id:
             raise BadRequest("N.GetTraces.DocumentId", "give a documentId or a packageId")
         start = to_micros(since) if since is not None else 0
-        return [
-            TraceEntry(
-                status_package_id=row.status_package_id,
-                from_agency=row.from_agency,
-                to_agency=row.to_agency,
-                status_code=row.status_code,
-                description=row.description,
-                status_time=(
-                    dt.datetime.strptime(row.status_time, "%Y/%m/%d %H:%M:%S").replace(tzinfo=ICT)
-                    if row.status_time
-                    else None
-                ),
-                recorded_at=from_micros(row.recorded_at),
-            )
-            for row in self.store.traces(agency, document_id, start)
-        ]
+        return [_trace_entry(row) for row in self.store.traces(agency, document_id, start)]
 
     def get_traces_to(
         self, agency: str, since: dt.datetime, limit: int = MAX_PENDING_PAGE
@@ -984,22 +987,7 @@ class Exchange:
         ``since``, oldest first: the feed a legacy client polls (GetTraces). A read."""
         self._agency(agency)
         limit = MAX_PENDING_PAGE if limit <= 0 else min(limit, MAX_PENDING_PAGE)
-        return [
-            TraceEntry(
-                status_package_id=row.status_package_id,
-                from_agency=row.from_agency,
-                to_agency=row.to_agency,
-                status_code=row.status_code,
-                description=row.description,
-                status_time=(
-                    dt.datetime.strptime(row.status_time, "%Y/%m/%d %H:%M:%S").replace(tzinfo=ICT)
-                    if row.status_time
-                    else None
-                ),
-                recorded_at=from_micros(row.recorded_at),
-            )
-            for row in self.store.traces_to(agency, to_micros(since), limit)
-        ]
+        return [_trace_entry(r) for r in self.store.traces_to(agency, to_micros(since), limit)]
 
     def get_agencies(self, agency: str) -> list[AgencyInfo]:
         self._agency(agency)
