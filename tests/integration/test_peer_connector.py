@@ -349,9 +349,7 @@ def test_a_server_that_stalls_past_the_timeout_is_transient(
     parent: Parent, stalling_port: int
 ) -> None:
     connector = PeerConnector(
-        parent.upstream(
-            endpoint=f"http://127.0.0.1:{stalling_port}/soap/v1", timeout_seconds=0.3
-        ),
+        parent.upstream(endpoint=f"http://127.0.0.1:{stalling_port}/soap/v1", timeout_seconds=0.3),
         inline_limit=0,
     )
     data = document(parent.exchange.blobs)

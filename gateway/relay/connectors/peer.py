@@ -62,6 +62,10 @@ _CHUNK = 1 << 16
 _MARK = "EDOC-GATEWAY-PEER-PACKAGE"
 _SEND_OPERATION: dict[Kind, str] = {"document": "SendDocument", "status": "SendStatus"}
 _T = TypeVar("_T")
+# zeep's constructors are not annotated; the connector keeps what they return as Any.
+_ZeepClient: Any = zeep.Client
+_ZeepTransport: Any = Transport
+_ZeepUsernameToken: Any = UsernameToken
 
 
 def connector(upstream: UpstreamSettings) -> PeerConnector:
@@ -153,21 +157,23 @@ class _StreamedBody:
 class PeerConnector:
     """One agency's account at a parent gateway."""
 
-    def __init__(self, upstream: UpstreamSettings, *, inline_limit: int = INLINE_SEND_LIMIT) -> None:
+    def __init__(
+        self, upstream: UpstreamSettings, *, inline_limit: int = INLINE_SEND_LIMIT
+    ) -> None:
         self.name = upstream.name
         self._upstream = upstream
         self._address = upstream.endpoint
         self._inline_limit = inline_limit
         self._timeout = upstream.timeout_seconds
         self._session = _session(upstream)
-        transport = Transport(
+        transport = _ZeepTransport(
             session=self._session,
             timeout=upstream.timeout_seconds,
             operation_timeout=upstream.timeout_seconds,
         )
-        self._client = zeep.Client(
+        self._client: Any = _ZeepClient(
             str(wsdl_file()),
-            wsse=UsernameToken(upstream.system_id, upstream.secret, use_digest=True),
+            wsse=_ZeepUsernameToken(upstream.system_id, upstream.secret, use_digest=True),
             transport=transport,
             settings=zeep.Settings(
                 strict=True, forbid_entities=True, forbid_external=True, xml_huge_tree=True
@@ -266,8 +272,9 @@ class PeerConnector:
         return self._reply(operation, response)
 
     def _fetch_streamed(self, package_id: str, into: BinaryIO) -> None:
-        response = self._post("GetPackage", self._message("GetPackage", packageId=package_id),
-                              stream=True)
+        response = self._post(
+            "GetPackage", self._message("GetPackage", packageId=package_id), stream=True
+        )
         with response:
             if response.status_code != 200:
                 self._reply("GetPackage", response)  # raises the fault or the HTTP error
@@ -350,7 +357,9 @@ def _decode_package(chunks: Iterable[bytes], into: BinaryIO) -> tuple[int | None
         consume()
         decoder.close()
     except (etree.XMLSyntaxError, ValueError) as exc:
-        raise TransientRelayError("R.Peer.Answer", f"GetPackage: unreadable answer ({exc})") from exc
+        raise TransientRelayError(
+            "R.Peer.Answer", f"GetPackage: unreadable answer ({exc})"
+        ) from exc
     if operation != "GetPackageResponse" or not seen:
         raise TransientRelayError(
             "R.Peer.Answer", f"GetPackage: the answer carries no package ({operation or 'empty'})"
