@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import socket
+import ssl
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
@@ -41,6 +42,7 @@ from gateway.server import build_app
 from gateway.soap.envelope import SoapVersion
 from gateway.soap.faults import InternalError, fault_envelope
 from tests.fixtures.packages import build_document, build_status
+from tests.fixtures.pki import make_pki
 
 CHILD = "000.00.00.G22"  # the child gateway's agency, and its credential at the parent
 PARENT_AGENCY = "000.00.00.H41"  # has its mailbox at the parent
@@ -56,8 +58,10 @@ class _QuietHandler(WSGIRequestHandler):
 class WsgiThread:
     """A WSGI app under wsgiref in a background thread on 127.0.0.1."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, tls: ssl.SSLContext | None = None) -> None:
         self.server: WSGIServer = make_server("127.0.0.1", 0, app, handler_class=_QuietHandler)
+        if tls is not None:  # the handshake happens on accept; a failed one drops the connection
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
@@ -73,11 +77,12 @@ class WsgiThread:
 class Parent:
     """A real parent gateway: every face from ``build_app``, three agencies (one disabled)."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.http = WsgiThread(lambda environ, start: self.app(environ, start))
+    def __init__(self, settings: Settings, tls: ssl.SSLContext | None = None) -> None:
+        self.http = WsgiThread(lambda environ, start: self.app(environ, start), tls)
+        scheme = "https" if tls is not None else "http"
         self.settings = replace(
             settings,
-            public_url=f"http://127.0.0.1:{self.http.port}",
+            public_url=f"{scheme}://127.0.0.1:{self.http.port}",
             stream_threshold_bytes=STREAM_THRESHOLD,
         )
         self.url = f"{self.settings.public_url}/soap/v1"
@@ -464,6 +469,40 @@ def test_source_address_is_used(parent: Parent, peer: PeerConnector) -> None:
     finally:
         unusable.close()
     assert caught.value.code == "R.Peer.Network"
+
+
+def test_tls_with_ca_bundle_and_client_certificate(
+    store_settings: Settings, tmp_path: Path
+) -> None:
+    pki = make_pki(tmp_path, CHILD)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki["server_cert"], pki["server_key"])
+    context.load_verify_locations(pki["ca"])
+    context.verify_mode = ssl.CERT_REQUIRED
+    parent = Parent(store_settings, tls=context)
+    client_cert = {"client_cert_file": pki["client_cert"], "client_key_file": pki["client_key"]}
+    try:
+        assert parent.url.startswith("https://127.0.0.1:")
+        outcomes: dict[str, Any] = {}
+        for label, overrides in (
+            ("good", {"ca_bundle": pki["ca"], **client_cert, "source_address": "127.0.0.1"}),
+            ("unverified", {"verify_tls": False, **client_cert}),
+            ("no-client-cert", {"ca_bundle": pki["ca"]}),
+            ("untrusted", client_cert),
+        ):
+            connector = PeerConnector(parent.upstream(timeout_seconds=3.0, **overrides))
+            try:
+                outcomes[label] = sorted(a.code for a in connector.agencies())
+            except TransientRelayError as exc:
+                outcomes[label] = exc
+            finally:
+                connector.close()
+        assert outcomes["good"] == outcomes["unverified"] == sorted([CHILD, PARENT_AGENCY])
+        assert isinstance(outcomes["no-client-cert"], TransientRelayError)
+        assert isinstance(outcomes["untrusted"], TransientRelayError)
+        assert "CERTIFICATE_VERIFY_FAILED" in str(outcomes["untrusted"])
+    finally:
+        parent.close()
 
 
 # -- a chained flow: child gateway → parent gateway → and back ---------------------------------
