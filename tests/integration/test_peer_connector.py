@@ -471,6 +471,7 @@ def test_source_address_is_used(parent: Parent, peer: PeerConnector) -> None:
     assert caught.value.code == "R.Peer.Network"
 
 
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")  # verify_tls=false
 def test_tls_with_ca_bundle_and_client_certificate(
     store_settings: Settings, tmp_path: Path
 ) -> None:
