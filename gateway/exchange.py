@@ -30,6 +30,7 @@ from gateway.edxml.dates import ICT, format_date, format_timestamp
 from gateway.edxml.enums import BusinessDocType, Priority, StatusCode, SteeringType
 from gateway.edxml.model import (
     Attachment,
+    BlobRef,
     Business,
     Code,
     DocumentPackage,
@@ -51,7 +52,7 @@ from gateway.edxml.model import (
 from gateway.edxml.reader import read_package
 from gateway.edxml.summary import summarize
 from gateway.edxml.validate import validate
-from gateway.edxml.writer import write_package
+from gateway.edxml.writer import package_bytes, write_package
 from gateway.errors import (
     BadRequest,
     Finding,
@@ -684,27 +685,34 @@ class Exchange:
         (reference §5.6), written in the strict layout and signed by the gateway (up to the
         stream threshold, as GetPackage does)."""
         sends = []
+        size = self.blobs.path_for(blob_sha256).stat().st_size
+        small = size <= self.settings.stream_threshold_bytes
         for upstream, codes in intake.upstreams:
-            sha, size = blob_sha256, self.blobs.path_for(blob_sha256).stat().st_size
-            if isinstance(intake.pkg, DocumentPackage):
-                pkg = intake.pkg
+            pkg = intake.pkg
+            if isinstance(pkg, DocumentPackage):
                 header = dataclasses.replace(
                     pkg.header, to=tuple(t for t in pkg.header.to if t.organ_id in codes)
                 )
+                pkg = dataclasses.replace(pkg, header=header)
+            if small:
+                # Only the signed form is kept: one blob (and its fsyncs) per send, not two.
+                content = (
+                    package_bytes(pkg, self.blobs)
+                    if pkg is not intake.pkg
+                    else self.blobs.read_bytes(blob_sha256)
+                )
+                ref = self.blobs.put_bytes(sign_package(content, self.signing_key))
+            elif pkg is not intake.pkg:
                 writer = self.blobs.writer()
                 try:
-                    write_package(dataclasses.replace(pkg, header=header), writer, self.blobs)
+                    write_package(pkg, writer, self.blobs)
                 except BaseException:
                     writer.abort()
                     raise
-                written = writer.commit()
-                sha, size = written.sha256, written.size
-            if size <= self.settings.stream_threshold_bytes:
-                signed = self.blobs.put_bytes(
-                    sign_package(self.blobs.read_bytes(sha), self.signing_key)
-                )
-                sha, size = signed.sha256, signed.size
-            sends.append(NewOutbound(upstream, codes, intake.document_key, sha, size))
+                ref = writer.commit()
+            else:
+                ref = BlobRef(blob_sha256, size)
+            sends.append(NewOutbound(upstream, codes, intake.document_key, ref.sha256, ref.size))
         return tuple(sends)
 
     def _receipt(self, stored: StoredPackage, duplicate: bool) -> Receipt:
