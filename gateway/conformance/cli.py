@@ -7,6 +7,7 @@ Exit codes: 0 every selected mandatory assertion passed, 1 one did not, 2 the ru
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,17 @@ def register(commands: Any) -> None:
         "--endpoint", required=True, help="the service URL, e.g. http://host:8080/soap/v1"
     )
     run.add_argument("--agency", required=True, help="agency code of the credentials")
-    run.add_argument("--secret", required=True, help="that agency's secret")
+    run.add_argument(
+        "--secret",
+        default=os.environ.get("EDGW_SECRET", ""),
+        help="that agency's secret (or EDGW_SECRET); write --secret=VALUE when it starts with '-'",
+    )
     run.add_argument("--peer-agency", default="", help="a second agency (needed by most flows)")
-    run.add_argument("--peer-secret", default="")
+    run.add_argument(
+        "--peer-secret",
+        default=os.environ.get("EDGW_PEER_SECRET", ""),
+        help="the second agency's secret (or EDGW_PEER_SECRET); --peer-secret=VALUE form too",
+    )
     run.add_argument("--dialect", default="modern", help="modern (default) or legacy")
     run.add_argument("--junit", metavar="FILE", help="also write JUnit XML here")
     run.add_argument("--only", nargs="+", default=[], metavar="ID", help="assertion ids or groups")
@@ -63,6 +72,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.list:
         report.listing(runner.select(runner.assertions(args.dialect), config), console)
         return EXIT_CONFORMANT
+    if not args.secret:
+        console.print("give the agency's secret: --secret=VALUE or EDGW_SECRET")
+        return EXIT_NOT_RUN
     if args.peer_agency and not args.peer_secret:
         console.print("--peer-agency needs --peer-secret")
         return EXIT_NOT_RUN

@@ -126,6 +126,26 @@ def test_command_line(
     assert "could not" in capsys.readouterr().out
 
 
+
+def test_secrets_that_start_with_a_dash_or_come_from_the_environment(
+    demo: DemoGateway, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Derived secrets are base64url: about one in 32 starts with '-', which argparse would
+    read as an option unless it is written --secret=VALUE; the environment avoids the shell."""
+    config = _config(demo)
+    base = [
+        "conformance", "run", "--endpoint", config.endpoint, "--agency", config.agency,
+        "--peer-agency", config.peer_agency, f"--peer-secret={config.peer_secret}",
+    ]  # fmt: skip
+    assert main([*base, "--secret=-" + config.secret, "--only", "SEND-001"]) == 1
+    out = capsys.readouterr().out
+    assert "NOT CONFORMANT" in out and "FAIL" in out
+    monkeypatch.setenv("EDGW_SECRET", config.secret)
+    assert main([*base, "--only", "SEND-001"]) == 0
+    monkeypatch.delenv("EDGW_SECRET")
+    assert main([*base, "--only", "SEND-001"]) == 2
+    assert "EDGW_SECRET" in capsys.readouterr().out
+
 # -- deliberately broken endpoints ---------------------------------------------------------------
 
 
