@@ -95,6 +95,14 @@ def test_suds_loads_served_wsdl_and_calls_on_the_dialect_wire(server: Server) ->
     answer = client.service.GetPendingDocumentIds({"OrganId": RECEIVER, "Token": "wrong"})
     assert answer.Report.IsSuccess is False
 
+    # GetTraces with a TimeStamp (non-destructive read): the optional child follows credentials.
+    answer = client.service.GetTraces(
+        {"OrganId": SENDER, "Token": server.tokens[SENDER], "TimeStamp": "2020/01/01 00:00:00"}
+    )
+    assert not hasattr(answer, "Report")
+    sent = _body_child(recorder.sent[-1])
+    assert sent.tag == "GetTraces" and [c.tag for c in sent] == ["OrganId", "Token", "TimeStamp"]
+
     # CheckPermission: credentials in an unqualified header block, empty body.
     client.set_options(
         soapheaders={"CheckPermission": {"OrganId": SENDER, "Token": server.tokens[SENDER]}}
