@@ -160,6 +160,11 @@ def test_legacy_document_crosses_the_axis_and_its_statuses_come_back(
 
     world.relay_both()  # A sends to the axis; B's poller fetches it
     [pending_id] = world.client_b.pending_ids()
+    # The client's resend (it lost the answer) is the same document: nothing new crosses.
+    again = world.client_a.send_document(package_bytes(document(world.blobs), world.blobs))
+    assert again.package_id == sent.package_id
+    world.relay_both()
+    assert world.client_b.pending_ids() == [pending_id]
     got = world.client_b.get(pending_id)
     summary = got.summary
     assert (summary["document_id"], summary["from"]) == (DOCUMENT_ID, AT_A)
