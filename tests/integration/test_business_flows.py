@@ -17,13 +17,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-import threading
 import urllib.request
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 import zeep
@@ -46,14 +44,12 @@ from gateway.edxml.model import (
 )
 from gateway.edxml.reader import read_package
 from gateway.edxml.writer import package_bytes
-from gateway.exchange import Exchange
 from gateway.relay.connector import InboundItem, OutboundPackage, UpstreamSettings
 from gateway.relay.connectors.vxp import VxpConnector
-from gateway.relay.service import RelayService
-from gateway.server import build_app
 from gateway.simulator.httpd import Simulator
 from gateway.store.blobs import FileBlobStore
 from gateway.vxp.wire import AgencyRecord
+from tests.fixtures.gateways import ServedGateway
 from tests.fixtures.packages import _organization, build_document, build_status
 
 PROVINCE, PROVINCE_SECRET = "00.53.W00", "province-secret"  # the provincial gateway's system
@@ -71,15 +67,6 @@ TNS = "urn:edoc-gateway:soap:v1"
 
 
 # -- the parts ----------------------------------------------------------------------------------
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        """The gateway logs each request itself."""
-
-
-def _not_ready(environ: Any, start_response: Any) -> Iterable[bytes]:
-    raise RuntimeError("the application is set before the server starts")
 
 
 @dataclass
@@ -104,45 +91,18 @@ class Province:
             tmp_path / "axis", {PROVINCE: PROVINCE_SECRET, CENTRE: CENTRE_SECRET}, seed=3
         ).start()
         endpoint = self.sim.url + "/XrdAdapter/adapter"
-        self.server: WSGIServer = make_server(
-            "127.0.0.1", 0, _not_ready, handler_class=_QuietHandler
+        self.gateway = ServedGateway(
+            store_settings, endpoint, PROVINCE, PROVINCE_SECRET, self.local
         )
-        port = self.server.server_address[1]
-        self.settings = replace(
-            store_settings,
-            public_url=f"http://127.0.0.1:{port}",
-            upstreams=(
-                UpstreamSettings(
-                    name="national",
-                    protocol="vxp",
-                    endpoint=endpoint,
-                    system_id=PROVINCE,
-                    secret=PROVINCE_SECRET,
-                    timeout_seconds=10.0,
-                    poll_interval_seconds=0.001,
-                ),
-            ),
-            default_upstream="",  # recipients beyond the province come from the directory
+        self.settings, self.admin, self.relay = (
+            self.gateway.settings,
+            self.gateway.admin,
+            self.gateway.relay,
         )
         self.url = f"{self.settings.public_url}/soap/v1"
-        self.admin = Exchange(self.settings)  # registers agencies, inspects the store
-        now = dt.datetime.now(dt.UTC)
-        for code, name in self.local.items():
-            self.admin.credentials.add_agency(code, name, "vanthu@tayninh.gov.vn", now)
-        self.server.set_app(build_app(self.settings))
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self.thread.start()
         with urllib.request.urlopen(self.url + "?wsdl", timeout=10) as answer:
             (tmp_path / "gateway.wsdl").write_bytes(answer.read())
         self.wsdl = tmp_path / "gateway.wsdl"
-        self.relay = RelayService(self.settings)
-        # The province registers its agencies on the axis under its system (reference §4.5).
-        national = self.relay.connectors["national"]
-        assert isinstance(national, VxpConnector)
-        for code, name in self.local.items():
-            national.register_agency(AgencyRecord(code, name, pcode=PROVINCE))
         # The upstream agency's own software: another system on the axis.
         self.upstream = VxpConnector(
             UpstreamSettings(
@@ -161,12 +121,8 @@ class Province:
         assert first.syncs["national"].listed >= 3
 
     def close(self) -> None:
-        self.relay.close()
+        self.gateway.close()
         self.upstream.close()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(10)
-        self.admin.close()
         self.sim.close()
 
     # -- local agencies (SOAP) -------------------------------------------------------------
@@ -205,12 +161,7 @@ class Province:
     # -- the relay ---------------------------------------------------------------------------
 
     def relay_until_idle(self, limit: int = 20) -> None:
-        """Step the relay until a step moves nothing (bounded)."""
-        for _ in range(limit):
-            step = self.relay.run_once()
-            if not step.busy:
-                return
-        raise AssertionError(f"the relay was still busy after {limit} steps")
+        self.gateway.relay_until_idle(limit)
 
     # -- the upstream agency (VXP) -----------------------------------------------------------
 
