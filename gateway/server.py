@@ -44,7 +44,10 @@ def build_app(settings: Settings) -> WsgiApp:
         large_request_handler=large_request_handler(exchange),
         large_response_handler=large_response_handler(exchange),
     )
-    mounts: list[tuple[str, WsgiApp]] = []
+    from gateway.vxp.face import PREFIX as VXP_PREFIX
+    from gateway.vxp.face import make_vxp_app
+
+    mounts: list[tuple[str, WsgiApp]] = [(VXP_PREFIX, make_vxp_app(exchange, settings))]
     return mount(mounts, default=soap)
 
 
