@@ -108,6 +108,13 @@ class Settings:
     )
     """``[trust_senders]``: (sender pattern, domain name) pairs. A pattern is an exact agency
     code, a prefix ending in ``*`` (``000.00.*``) or ``*`` alone; the most specific one wins."""
+    legacy_profiles_dir: Path | None = None
+    """Directory of extra legacy client profiles (``<name>.toml``) for the eDoc SOAP dialect at
+    ``/legacy/edoc``; a file here overrides a bundled profile of the same name."""
+    legacy_profile: str = "edoc"
+    """The legacy client profile used for agencies not named in ``legacy_profile_by_agency``."""
+    legacy_profile_by_agency: tuple[str, ...] = ()
+    """``"<agency code>=<profile>"`` entries choosing a legacy client profile per agency."""
 
     @property
     def blob_dir(self) -> Path:
@@ -424,6 +431,13 @@ def check(settings: Settings) -> None:
             "M.Config.signing_key_file",
             "signing_key_file and signing_cert_file go together: set both or neither",
         )
+    for entry in settings.legacy_profile_by_agency:
+        code, _, profile = entry.partition("=")
+        if not code.strip() or not profile.strip():
+            raise ConfigError(
+                "M.Config.legacy_profile_by_agency",
+                f"legacy_profile_by_agency entry {entry!r} must read <agency code>=<profile>",
+            )
     if settings.replay_window_seconds < 30:
         raise ConfigError(
             "R.Config.replay_window_seconds", "replay_window_seconds must be at least 30"

@@ -84,6 +84,7 @@ from gateway.store.base import (
     NewTrace,
     Store,
     StoredPackage,
+    TraceRow,
     from_micros,
     to_micros,
 )
@@ -264,8 +265,33 @@ class StatusFields:
     timestamp: dt.datetime | None = None
 
 
+_CHANGE_ARRIVED = {
+    int(BusinessDocType.REVOKE): " (văn bản thu hồi)",
+    int(BusinessDocType.UPDATE): " (văn bản cập nhật)",
+    int(BusinessDocType.REPLACE): " (văn bản thay thế)",
+}
+"""What the automatic 01 adds for a change package, so it differs from the original's 01."""
+
+
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _trace_entry(row: TraceRow) -> TraceEntry:
+    """A stored trace as the operations return it (status time as written, read as ICT)."""
+    return TraceEntry(
+        status_package_id=row.status_package_id,
+        from_agency=row.from_agency,
+        to_agency=row.to_agency,
+        status_code=row.status_code,
+        description=row.description,
+        status_time=(
+            dt.datetime.strptime(row.status_time, "%Y/%m/%d %H:%M:%S").replace(tzinfo=ICT)
+            if row.status_time
+            else None
+        ),
+        recorded_at=from_micros(row.recorded_at),
+    )
 
 
 class Exchange:
@@ -1040,7 +1066,8 @@ class Exchange:
                     dt.datetime.strptime(promulgated, "%Y/%m/%d").date() if promulgated else None
                 ),
                 status_code=StatusCode.RECEIVED.value,
-                description="Đã đến: phần mềm QLVB đã nhận văn bản, văn thư chưa xử lý",
+                description="Đã đến: phần mềm QLVB đã nhận văn bản, văn thư chưa xử lý"
+                + _CHANGE_ARRIVED.get(int(summary.get("business", {}).get("doc_type", 0)), ""),
             ),
         )
         destination = self.router.resolve(document.sender)
@@ -1065,7 +1092,9 @@ class Exchange:
                 status,
                 receiver.code,
                 document.document_id,
-                f"status|{receiver.code}|{document.document_id}|01|auto",
+                # A revoke, update or replace usually repeats the DocumentId it is about: its
+                # 01 is still a status of its own, not a duplicate of the original's.
+                f"status|{receiver.code}|{document.document_id}|01|auto|{document.package_id}",
                 [document.sender] if sender_here else [],
                 [],
                 self._signature(receiver.code, None),
@@ -1090,22 +1119,16 @@ class Exchange:
         if not document_id:
             raise BadRequest("N.GetTraces.DocumentId", "give a documentId or a packageId")
         start = to_micros(since) if since is not None else 0
-        return [
-            TraceEntry(
-                status_package_id=row.status_package_id,
-                from_agency=row.from_agency,
-                to_agency=row.to_agency,
-                status_code=row.status_code,
-                description=row.description,
-                status_time=(
-                    dt.datetime.strptime(row.status_time, "%Y/%m/%d %H:%M:%S").replace(tzinfo=ICT)
-                    if row.status_time
-                    else None
-                ),
-                recorded_at=from_micros(row.recorded_at),
-            )
-            for row in self.store.traces(agency, document_id, start)
-        ]
+        return [_trace_entry(row) for row in self.store.traces(agency, document_id, start)]
+
+    def get_traces_to(
+        self, agency: str, since: dt.datetime, limit: int = MAX_PENDING_PAGE
+    ) -> list[TraceEntry]:
+        """Statuses addressed to the agency (about any document it sent), recorded at or after
+        ``since``, oldest first: the feed a legacy client polls (GetTraces). A read."""
+        self._agency(agency)
+        limit = MAX_PENDING_PAGE if limit <= 0 else min(limit, MAX_PENDING_PAGE)
+        return [_trace_entry(r) for r in self.store.traces_to(agency, to_micros(since), limit)]
 
     def get_agencies(self, agency: str) -> list[AgencyInfo]:
         self._agency(agency)

@@ -46,8 +46,13 @@ def build_app(settings: Settings) -> WsgiApp:
     )
     from gateway.vxp.face import PREFIX as VXP_PREFIX
     from gateway.vxp.face import make_vxp_app
+    from legacy_adapters.edoc_soap.app import PATH as LEGACY_PATH
+    from legacy_adapters.edoc_soap.app import make_legacy_app
 
-    mounts: list[tuple[str, WsgiApp]] = [(VXP_PREFIX, make_vxp_app(exchange, settings))]
+    mounts: list[tuple[str, WsgiApp]] = [
+        (LEGACY_PATH, make_legacy_app(exchange, settings)),
+        (VXP_PREFIX, make_vxp_app(exchange, settings)),
+    ]
     return mount(mounts, default=soap)
 
 

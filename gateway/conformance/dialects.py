@@ -48,5 +48,10 @@ DIALECTS: dict[str, Dialect] = {
             "gateway.conformance.checks.modern_large",
         ),
     ),
-    # "legacy": Dialect("legacy", "the eDoc SOAP dialect (reference §5)", "...:connect", (...)),
+    "legacy": Dialect(
+        "legacy",
+        "the eDoc SOAP dialect at /legacy/edoc (reference §5; WSDL wsdl/edoc-legacy.wsdl)",
+        "gateway.conformance.checks.legacy_session:connect",
+        ("gateway.conformance.checks.legacy_checks",),
+    ),
 }

@@ -26,8 +26,12 @@ GROUPS = (
     "INPUT",
     "LARGE",
     "TRACE",
+    "SOAP",
+    "MIME",
+    "ORG",
 )
-_ID = re.compile(r"^EDGW-([A-Z]+)-\d{3}$")
+_ID = re.compile(r"^EDGW-(?:LEG-)?([A-Z]+)-\d{3}$")
+"""``EDGW-SEND-001`` (modern) or ``EDGW-LEG-SEND-001`` (the legacy eDoc dialect)."""
 
 
 class Failed(Exception):
@@ -73,7 +77,9 @@ class Registry:
     def add(self, item: Assertion) -> None:
         match = _ID.match(item.id)
         if match is None or match.group(1) not in GROUPS:
-            raise ValueError(f"assertion id {item.id!r} is not EDGW-<GROUP>-NNN with a known group")
+            raise ValueError(
+                f"assertion id {item.id!r} is not EDGW-[LEG-]<GROUP>-NNN with a known group"
+            )
         key = (item.dialect, item.id)
         if key in self._items:
             raise ValueError(f"assertion {item.id} is registered twice for {item.dialect}")

@@ -55,7 +55,8 @@ def assertions(dialect: str) -> list[Assertion]:
 
 def _matches(item: Assertion, selectors: tuple[str, ...]) -> bool:
     wanted = {s.upper().removeprefix("EDGW-") for s in selectors}
-    return item.id.removeprefix("EDGW-") in wanted or item.group in wanted
+    short = item.id.removeprefix("EDGW-")
+    return short in wanted or short.removeprefix("LEG-") in wanted or item.group in wanted
 
 
 def select(items: list[Assertion], config: RunConfig) -> list[Assertion]:

@@ -160,6 +160,8 @@ def cmd_directory(args: argparse.Namespace) -> int:
                 now,
             )
             print(f"{args.code} is reached through {args.upstream}")
+        elif args.directory_command == "register":
+            _register_locals(settings, store, args.upstream)
         elif args.directory_command == "sync":
             chosen = [u for u in settings.upstreams if not args.upstream or u.name == args.upstream]
             if not chosen:
@@ -179,6 +181,30 @@ def cmd_directory(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return EXIT_OK
+
+
+def _register_locals(settings: Settings, store: Any, name: str) -> None:
+    """registerAgency for every enabled local agency under this gateway's VXP system, so the
+    axis accepts packages sent on their behalf and delivers theirs here (reference §4.5)."""
+    from gateway.relay.connectors.vxp import VxpConnector
+    from gateway.vxp.wire import AgencyRecord
+
+    chosen = [u for u in settings.upstreams if u.protocol == "vxp" and name in ("", u.name)]
+    if not chosen:
+        raise BadRequest("N.Config.upstream", "no matching [[upstream]] of protocol vxp")
+    for upstream in chosen:
+        connector = VxpConnector(upstream)
+        try:
+            for agency in store.list_agencies():
+                if agency.enabled:
+                    connector.register_agency(
+                        AgencyRecord(agency.code, agency.name, pcode=upstream.system_id,
+                                     mail=agency.email)
+                    )
+                    print(f"{agency.code} registered at {upstream.name} under "
+                          f"{upstream.system_id}")
+        finally:
+            connector.close()
 
 
 def register(subparsers: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> None:
@@ -220,6 +246,11 @@ def register(subparsers: Any, parents: Sequence[argparse.ArgumentParser] = ()) -
         "sync", parents=list(parents), help="import the upstreams' agency lists"
     )
     sync.add_argument("--upstream", default="", help="only this upstream")
+    reg = directory_commands.add_parser(
+        "register", parents=list(parents),
+        help="register the local agencies at the national axis (registerAgency)",
+    )
+    reg.add_argument("--upstream", default="", help="only this upstream")
     add = directory_commands.add_parser(
         "add", parents=list(parents), help="an agency or peer gateway reached through an upstream"
     )

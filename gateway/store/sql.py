@@ -624,6 +624,35 @@ class SqlStore(RelayTables, DelegationTables):
         ]
 
 
+    # -- the legacy eDoc dialect ---------------------------------------------------------------
+    def legacy_id(self, package_id: str) -> int:
+        with self._tx() as q:
+            q.run(
+                "INSERT INTO legacy_ids (package_id) VALUES (?) "
+                "ON CONFLICT (package_id) DO NOTHING",
+                (package_id,),
+            )
+            row = q.one("SELECT id FROM legacy_ids WHERE package_id = ?", (package_id,))
+        assert row is not None
+        return int(row[0])
+
+    def legacy_package_id(self, legacy_id: int) -> str | None:
+        with self._tx("read") as q:
+            row = q.one("SELECT package_id FROM legacy_ids WHERE id = ?", (legacy_id,))
+        return str(row[0]) if row else None
+
+    def traces_to(self, agency: str, since: int, limit: int) -> list[TraceRow]:
+        with self._tx("read") as q:
+            rows = q.all(
+                "SELECT seq, document_id, status_package_id, from_agency, to_agency, status_code, "
+                "description, status_time, recorded_at FROM traces "
+                "WHERE to_agency = ? AND recorded_at >= ? ORDER BY recorded_at, seq LIMIT ?",
+                (agency, since, limit),
+            )
+        return [
+            TraceRow(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], r[7], int(r[8])) for r in rows
+        ]
+
 def _storage_error(exc: BaseException) -> StorageError:
     """A fault message that names the failure's kind; the database's own text goes to the log."""
     log.error("database error: %s: %s", type(exc).__name__, exc)

@@ -113,9 +113,13 @@ class VxpApp:
         try:
             call = self._authenticate(operation, environ)
             if operation == "getEdoc":
-                return self._get_edoc(call, start_response)
-            data = getattr(self, "_" + operation)(call)
-            return _answer(start_response, Envelope.ok(data))
+                answer = self._get_edoc(call, start_response)
+            else:
+                answer = _answer(start_response, Envelope.ok(getattr(self, "_" + operation)(call)))
+            # Read what the operation did not (getEdoc's "{}"): closing a socket with unread
+            # bytes makes the kernel send RST, which destroys the answer in flight.
+            environ["wsgi.input"].drain()
+            return answer
         except VxpRefusal as refusal:
             environ["wsgi.input"].drain()  # a client still uploading must read the refusal
             return _answer(start_response, Envelope.fail(refusal.code, refusal.desc))

@@ -3,7 +3,6 @@ port, its own SQLite file), called by the real connector over httpx."""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import io
 import json
@@ -34,6 +33,7 @@ from gateway.store.blobs import FileBlobStore
 from gateway.vxp import headers as vxp_headers
 from gateway.vxp.wire import AgencyRecord
 from tests.fixtures.packages import build_document, build_status
+from tests.fixtures.pki import make_pki
 
 CENTRE_A, SECRET_A = "00.22.W00", "secret-a"
 CENTRE_B, SECRET_B = "00.41.W00", "secret-b"
@@ -355,60 +355,8 @@ def test_large_package_streams_both_ways(
 # -- TLS, client certificates, source address ------------------------------------------------
 
 
-def _pki(tmp_path: Path) -> dict[str, Path]:
-    """A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by it."""
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = dt.datetime.now(dt.UTC)
-
-    def name(cn: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder().subject_name(name("Test CA")).issuer_name(name("Test CA"))
-        .public_key(ca_key.public_key()).serial_number(1)
-        .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    paths: dict[str, Path] = {}
-
-    def issue(label: str, cn: str, server: bool) -> None:
-        key = ec.generate_private_key(ec.SECP256R1())
-        builder = (
-            x509.CertificateBuilder().subject_name(name(cn)).issuer_name(ca.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(hours=1))
-            .not_valid_after(now + dt.timedelta(days=1))
-        )
-        if server:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False,
-            )
-        cert = builder.sign(ca_key, hashes.SHA256())
-        paths[label + "_cert"] = tmp_path / f"{label}.pem"
-        paths[label + "_cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        paths[label + "_key"] = tmp_path / f"{label}.key"
-        paths[label + "_key"].write_bytes(key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()))
-
-    issue("server", "127.0.0.1", True)
-    issue("client", CENTRE_A, False)
-    paths["ca"] = tmp_path / "ca.pem"
-    paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    return paths
-
-
 def test_mutual_tls_ca_bundle_and_source_address(tmp_path: Path) -> None:
-    pki = _pki(tmp_path)
+    pki = make_pki(tmp_path, CENTRE_A)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(pki["server_cert"], pki["server_key"])
     context.load_verify_locations(pki["ca"])
