@@ -322,15 +322,20 @@ def cmd_agencies(args: argparse.Namespace) -> int:
     now = dt.datetime.now(dt.UTC)
     try:
         if args.agencies_command == "add":
-            record, secret = credentials.add_agency(args.code, args.name, args.email, now)
+            record, secret = credentials.add_agency(
+                args.code, args.name, args.email, now, parent=args.parent
+            )
             print(f"added {record.code} ({record.name})")
+            if record.parent:
+                print(f"registered under {record.parent}, which may act for it")
             print(f"secret: {secret}")
             print("Give it to the agency over a trusted channel; it is not stored here, but")
             print(f"`edoc-gateway agencies show-secret {record.code}` derives it again.")
         elif args.agencies_command == "list":
             for a in store.list_agencies():
                 state = "enabled " if a.enabled else "disabled"
-                print(f"{a.code:<20} {state} v{a.secret_version:<3} {a.name}")
+                under = f"  (under {a.parent})" if a.parent else ""
+                print(f"{a.code:<20} {state} v{a.secret_version:<3} {a.name}{under}")
         elif args.agencies_command in ("disable", "enable"):
             record = credentials.set_enabled(args.code, args.agencies_command == "enable", now)
             print(f"{record.code} is now {'enabled' if record.enabled else 'disabled'}")
@@ -536,6 +541,11 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("code", help="agency code, e.g. 000.00.01.H53")
     add.add_argument("name")
     add.add_argument("--email", default="")
+    add.add_argument(
+        "--parent",
+        default="",
+        help="a registered agency that may act for this one (send as it, read its mailbox)",
+    )
     agency_commands.add_parser("list", parents=[config_parent], help="list agencies")
     for name, text in (
         ("disable", "refuse the agency's requests"),

@@ -25,6 +25,7 @@ from typing import Any, BinaryIO, TypeVar
 
 from gateway import __version__
 from gateway.config import Settings
+from gateway.edxml.agency import parse_agency_code
 from gateway.edxml.attachments import sniff_kind
 from gateway.edxml.dates import ICT, format_date, format_timestamp
 from gateway.edxml.enums import BusinessDocType, Priority, StatusCode, SteeringType
@@ -78,6 +79,7 @@ from gateway.security.signatures import (
 from gateway.store import open_blobs, open_store
 from gateway.store.base import (
     AgencyRecord,
+    Delivery,
     NewOutbound,
     NewPackage,
     NewTrace,
@@ -88,11 +90,15 @@ from gateway.store.base import (
     to_micros,
 )
 from gateway.store.blobs import FileBlobStore
+from gateway.store.delegation_sql import SentRow
 from gateway.trust import SenderTrust
 
 Source = bytes | str | os.PathLike[str] | BinaryIO
 P = TypeVar("P", DocumentPackage, StatusPackage)
 MAX_PENDING_PAGE = 500
+MAX_DELEGATION_DEPTH = 8
+"""How far up a chain of parents an agency may act (a centre, its units, their units...)."""
+MAX_MAILBOXES = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +147,8 @@ class _Intake:
     """The document this package is about (orders a status or revoke after its document)."""
     received: _Received | None = None
     """The bytes as received, kept with the package; None when the gateway built it."""
+    delegate: str = ""
+    """The parent agency that sent the package for its sender (empty: the sender itself)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,14 +440,16 @@ class Exchange:
             raise InvalidPackage(findings)
         return findings
 
-    def _check_sender(self, agency: str, claimed: str) -> None:
-        if claimed != agency:
+    def _check_sender(self, agency: str, claimed: str) -> str:
+        """The package's sender: the authenticated agency, or an agency it acts for."""
+        if claimed != agency and not (claimed and self.acts_for(agency, claimed)):
             raise PermissionDenied(
                 "M.MessageHeader.From.OrganId",
                 f"agency {agency} cannot send as {claimed or 'nobody'}: "
-                "From/OrganId must be the authenticated agency",
+                "From/OrganId must be the authenticated agency or one registered under it",
                 "/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/From/OrganId",
             )
+        return claimed
 
     def _check_recipients(self, codes: list[str], path: str) -> Route:
         """Local mailboxes and the upstreams that reach the others; refuses unreachable ones."""
@@ -450,16 +460,15 @@ class Exchange:
     ) -> Receipt:
         self._agency(agency)
         findings = self._check_valid(pkg)
-        self._check_sender(agency, pkg.header.from_.organ_id)
+        sender = self._check_sender(agency, pkg.header.from_.organ_id)
         route = self._check_recipients(
             [t.organ_id for t in pkg.header.to], "/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/To"
         )
-        signature = self._signature(agency, received)
-        return self._accept(
-            self._document_intake(
-                agency, pkg, list(route.local), findings, signature, received, route
-            )
+        signature = self._signature(sender, received)
+        intake = self._document_intake(
+            sender, pkg, list(route.local), findings, signature, received, route
         )
+        return self._accept(self._delegated(intake, agency))
 
     @staticmethod
     def _document_intake(
@@ -500,18 +509,24 @@ class Exchange:
     ) -> Receipt:
         self._agency(agency)
         findings = self._check_valid(pkg)
-        self._check_sender(agency, pkg.header.from_.organ_id)
+        sender = self._check_sender(agency, pkg.header.from_.organ_id)
         rf = pkg.header.response_for
         assert rf is not None, "validation refuses a status without ResponseFor"
         route = self._check_recipients(
             [rf.organ_id], "/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/ResponseFor"
         )
-        signature = self._signature(agency, received)
-        return self._accept(
-            self._status_intake(
-                agency, pkg, list(route.local), findings, signature, received, route
-            )
+        signature = self._signature(sender, received)
+        intake = self._status_intake(
+            sender, pkg, list(route.local), findings, signature, received, route
         )
+        return self._accept(self._delegated(intake, agency))
+
+    @staticmethod
+    def _delegated(intake: _Intake, agency: str) -> _Intake:
+        """Note the parent that sent for its child (the audit record names it)."""
+        if intake.sender == agency:
+            return intake
+        return dataclasses.replace(intake, delegate=agency)
 
     @staticmethod
     def _status_intake(
@@ -666,6 +681,7 @@ class Exchange:
                 ("signature", intake.signature.status.value),
                 ("received_sha256", intake.received_sha256 or blob.sha256),
                 *((("from_upstream", intake.upstream_source),) if intake.upstream_source else ()),
+                *((("sent_by", intake.delegate),) if intake.delegate else ()),
                 *(
                     (
                         (
@@ -866,7 +882,10 @@ class Exchange:
         """A package the agency sent or that was addressed to it; others look absent."""
         stored = self.store.get_package(package_id)
         if stored is not None and (
-            stored.sender == agency or self.store.get_delivery(package_id, agency) is not None
+            stored.sender == agency
+            or self.store.get_delivery(package_id, agency) is not None
+            or self.acts_for(agency, stored.sender)
+            or self.delegated_deliveries(agency, package_id)
         ):
             return stored
         raise NotFound("N.Package", f"no package {package_id} for agency {agency}", "packageId")
@@ -897,8 +916,11 @@ class Exchange:
         )
 
     def confirm_received(
-        self, agency: str, package_id: str, outcome: str, reason: str
+        self, agency: str, package_id: str, outcome: str, reason: str, *, mailbox: str = ""
     ) -> ConfirmResult:
+        """Finish a delivery to ``agency``'s mailbox, or to ``mailbox``, an agency it acts for."""
+        self._agency(agency)
+        agency = self._mailbox(agency, mailbox, package_id)
         receiver = self._agency(agency)
         if outcome not in ("ok", "failed"):
             raise BadRequest(
@@ -918,6 +940,125 @@ class Exchange:
         )
         outcome_now = "ok" if finished.state == "confirmed" else finished.state
         return ConfirmResult(package_id, outcome_now, status.package_id if status else "")
+
+    def _mailbox(self, agency: str, mailbox: str, package_id: str) -> str:
+        if mailbox and mailbox != agency and not self.acts_for(agency, mailbox):
+            raise NotFound("N.Package", f"no package {package_id} for agency {agency}", "packageId")
+        return mailbox or agency
+
+    def mark_processing(
+        self, agency: str, package_id: str, note: str, *, mailbox: str = ""
+    ) -> Delivery:
+        """Record that the recipient is working on a delivery; it stays pending (listed)."""
+        self._agency(agency)
+        box = self._mailbox(agency, mailbox, package_id)
+        delivery = self.store.mark_progress(
+            package_id, box, "processing", note, to_micros(self.clock())
+        )
+        if delivery is None:
+            raise NotFound("N.Package", f"no package {package_id} for agency {agency}", "packageId")
+        return delivery
+
+    # -- delegated agencies -------------------------------------------------------------------
+    def acts_for(self, agency: str, code: str) -> bool:
+        """Whether ``agency`` may act as ``code``: itself, or an enabled agency registered under
+        it (directly or further down), as a national-axis centre acts for its units."""
+        if code == agency:
+            return True
+        record = self.store.get_agency(code)
+        for _ in range(MAX_DELEGATION_DEPTH):
+            if record is None or not record.enabled or not record.parent:
+                return False
+            if record.parent == agency:
+                return True
+            record = self.store.get_agency(record.parent)
+        return False
+
+    def mailboxes(self, agency: str) -> tuple[str, ...]:
+        """The agency and every enabled agency it acts for, nearest first."""
+        found = [agency]
+        index = 0
+        while index < len(found) and index < MAX_DELEGATION_DEPTH * MAX_MAILBOXES:
+            for child in self.store.agency_children(found[index]):
+                if child.enabled and child.code not in found and len(found) < MAX_MAILBOXES:
+                    found.append(child.code)
+            index += 1
+        return tuple(found)
+
+    def delegated_pending(
+        self, agency: str, kind: str, limit: int = MAX_PENDING_PAGE
+    ) -> list[tuple[Delivery, StoredPackage]]:
+        """Pending deliveries to the agency and to every agency it acts for, oldest first."""
+        self._agency(agency)
+        if kind not in ("document", "status"):
+            raise BadRequest("R.GetPending.Kind", f"kind must be document or status, not {kind!r}")
+        limit = MAX_PENDING_PAGE if limit <= 0 else min(limit, MAX_PENDING_PAGE)
+        return self.store.pending_in(self.mailboxes(agency), kind, limit)
+
+    def delegated_deliveries(self, agency: str, package_id: str) -> list[Delivery]:
+        """A package's deliveries to the agency's mailbox and those of the agencies it acts
+        for (empty for a package none of them received)."""
+        deliveries = self.store.deliveries_of(package_id)
+        if not deliveries:
+            return []
+        boxes = set(self.mailboxes(agency))
+        return [d for d in deliveries if d.recipient in boxes]
+
+    def sent_report(
+        self, agency: str, kind: str, package_id: str = "", limit: int = MAX_PENDING_PAGE
+    ) -> list[SentRow]:
+        """What the agency and the agencies it acts for sent, per recipient, newest first."""
+        self._agency(agency)
+        return self.store.sent_by(self.mailboxes(agency), kind, package_id, limit)
+
+    def register_child(
+        self, agency: str, code: str, name: str, email: str = "", parent: str = ""
+    ) -> AgencyRecord:
+        """Register ``code`` under ``parent`` (the agency itself or one it acts for). The child
+        may then be acted for by its parents; registering it again under the same parent
+        enables it again."""
+        self._agency(agency)
+        parent = parent or agency
+        if not self.acts_for(agency, parent):
+            raise PermissionDenied(
+                "R.Agency.Parent", f"{parent} is not {agency} or an agency registered under it"
+            )
+        text = parse_agency_code(code.strip(), path="code").text
+        existing = self.store.get_agency(text)
+        if existing is None:
+            record, _secret = self.credentials.add_agency(
+                text, name, email, self.clock(), parent=parent
+            )
+            return record
+        if existing.parent != parent:
+            raise PermissionDenied(
+                "R.Agency.Exists",
+                f"agency {text} is already registered here"
+                + (f" under {existing.parent}" if existing.parent else "")
+                + f", not under {parent}",
+            )
+        if not existing.enabled:
+            return self.credentials.set_enabled(text, True, self.clock())
+        return existing
+
+    def disable_child(self, agency: str, code: str) -> AgencyRecord:
+        """Disable an agency registered under this one (or further down); its mail is kept."""
+        self._agency(agency)
+        record = self.store.get_agency(code.strip())
+        if (
+            record is None
+            or record.code == agency
+            or not record.parent
+            or not self.acts_for(agency, record.parent)
+        ):
+            raise NotFound("N.Agency", f"no agency {code} is registered under {agency}")
+        if not record.enabled:
+            return record
+        if any(child.enabled for child in self.store.agency_children(record.code)):
+            raise BadRequest(
+                "R.Agency.Children", f"{record.code} still has enabled agencies registered under it"
+            )
+        return self.credentials.set_enabled(record.code, False, self.clock())
 
     def _received_status(self, receiver: AgencyRecord, document: StoredPackage) -> NewPackage:
         """STATUS 01 "Đã đến" to the sender, as Decree 30/2020 Art. 21 asks the same day."""

@@ -44,10 +44,15 @@ def build_app(settings: Settings) -> WsgiApp:
         large_request_handler=large_request_handler(exchange),
         large_response_handler=large_response_handler(exchange),
     )
+    from gateway.vxp.face import PREFIX as VXP_PREFIX
+    from gateway.vxp.face import make_vxp_app
     from legacy_adapters.edoc_soap.app import PATH as LEGACY_PATH
     from legacy_adapters.edoc_soap.app import make_legacy_app
 
-    mounts: list[tuple[str, WsgiApp]] = [(LEGACY_PATH, make_legacy_app(exchange, settings))]
+    mounts: list[tuple[str, WsgiApp]] = [
+        (LEGACY_PATH, make_legacy_app(exchange, settings)),
+        (VXP_PREFIX, make_vxp_app(exchange, settings)),
+    ]
     return mount(mounts, default=soap)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from gateway.edxml.agency import parse_agency_code
-from gateway.errors import FaultSide, GatewayError, NotFound
+from gateway.errors import BadRequest, FaultSide, GatewayError, NotFound
 from gateway.store.base import AgencyRecord, Store, to_micros
 
 KEY_BYTES = 32
@@ -127,10 +127,16 @@ class Credentials:
 
     # -- administration -----------------------------------------------------------------------
     def add_agency(
-        self, code: str, name: str, email: str, now: dt.datetime
+        self, code: str, name: str, email: str, now: dt.datetime, *, parent: str = ""
     ) -> tuple[AgencyRecord, str]:
-        """Register an agency; returns it and its secret (shown once, never stored)."""
+        """Register an agency; returns it and its secret (shown once, never stored).
+
+        ``parent``: an agency already registered here that may act for this one."""
         parsed = parse_agency_code(code, path="agency code")
+        if parent:
+            parent = self._existing(parent).code
+            if parent == parsed.text:
+                raise BadRequest("R.Agency.Parent", f"agency {parent} cannot be its own parent")
         secret = derive_secret(self.master_key, parsed.text, 1)
         record = AgencyRecord(
             code=parsed.text,
@@ -141,6 +147,7 @@ class Credentials:
             secret_hash=secret_hash(secret),
             created_at=to_micros(now),
             updated_at=to_micros(now),
+            parent=parent,
         )
         self.store.add_agency(record)
         return record, secret

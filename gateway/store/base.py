@@ -15,6 +15,9 @@ from gateway.audit.chain import AuditRecord
 from gateway.errors import GatewayError, StorageError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gateway.store.delegation_sql import SentRow
     from gateway.store.relay_sql import DirectoryEntry
 
 __all__ = [
@@ -61,6 +64,8 @@ class AgencyRecord:
     secret_hash: str = ""
     created_at: int = 0
     updated_at: int = 0
+    parent: str = ""
+    """The agency that may act for this one (send as it, read and confirm its mailbox); ''."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +172,9 @@ class Delivery:
     created_at: int
     done_at: int | None
     seq: int
+    progress: str = ""
+    """``processing`` once the recipient's client said it is working on a pending delivery."""
+    progress_note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +225,25 @@ class Store(Protocol):
     def remember_nonce(self, agency: str, nonce: str, now: int, forget_before: int) -> bool:
         """Record a UsernameToken nonce; False when it was already seen (a replay)."""
         ...
+
+    # delegated agencies (gateway.store.delegation_sql) -------------------------------------
+    def agency_children(self, parent: str) -> list[AgencyRecord]: ...
+
+    def deliveries_of(self, package_id: str) -> list[Delivery]: ...
+
+    def pending_in(
+        self, recipients: Sequence[str], kind: str, limit: int
+    ) -> list[tuple[Delivery, StoredPackage]]: ...
+
+    def mark_progress(
+        self, package_id: str, recipient: str, progress: str, note: str, now: int
+    ) -> Delivery | None: ...
+
+    def sent_by(
+        self, senders: Sequence[str], kind: str, package_id: str, limit: int
+    ) -> list[SentRow]: ...
+
+    def list_directory(self) -> list[DirectoryEntry]: ...
 
     # agency directory (gateway.routing) ---------------------------------------------------
     def directory_entry(self, code: str) -> DirectoryEntry | None:

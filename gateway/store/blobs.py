@@ -133,8 +133,9 @@ class FileBlobStore:
         removed = 0
         cutoff = time.time() - older_than_seconds
         # blob-*: writers; received-*, edoc-package-*: requests spooled by the exchange and the
-        # streaming SOAP handler (see FileBlobStore.adopt).
-        leftovers = (self.tmp_dir.glob(p) for p in ("blob-*", "received-*", "edoc-package-*"))
+        # streaming SOAP handler (see FileBlobStore.adopt); vxp-*: uploads to the REST face.
+        patterns = ("blob-*", "received-*", "edoc-package-*", "vxp-*")
+        leftovers = (self.tmp_dir.glob(p) for p in patterns)
         for leftover in itertools.chain.from_iterable(leftovers):
             with contextlib.suppress(FileNotFoundError):
                 if leftover.stat().st_mtime <= cutoff:

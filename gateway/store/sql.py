@@ -31,6 +31,7 @@ from gateway.store.base import (
     StoredPackage,
     TraceRow,
 )
+from gateway.store.delegation_sql import DelegationTables
 from gateway.store.relay_sql import RelayTables, insert_outbound
 
 log = logging.getLogger(__name__)
@@ -45,11 +46,15 @@ _CHECK_COLUMNS = (
     "seq, package_id, checked_at, status, previous_status, trust_domain, signature_json"
 )
 _AUDIT_COLUMNS = "seq, at, event, actor, subject, details_json, prev_hash, hash"
-_DELIVERY_COLUMNS = "package_id, recipient, kind, state, reason, created_at, done_at, seq"
+_DELIVERY_COLUMNS = (
+    "package_id, recipient, kind, state, reason, created_at, done_at, seq, progress, progress_note"
+)
 _DELIVERY_BY_KEY = (
     f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE package_id = ? AND recipient = ?"
 )
-_AGENCY_COLUMNS = "code, name, email, enabled, secret_version, secret_hash, created_at, updated_at"
+_AGENCY_COLUMNS = (
+    "code, name, email, enabled, secret_version, secret_hash, created_at, updated_at, parent"
+)
 
 
 class Cursor(Protocol):
@@ -175,7 +180,7 @@ class PostgresDialect:
         cursor.execute("SELECT pg_advisory_xact_lock(7418529062)")
 
 
-class SqlStore(RelayTables):
+class SqlStore(RelayTables, DelegationTables):
     """:class:`gateway.store.base.Store` on SQLite or PostgreSQL (with the relay's tables)."""
 
     def __init__(self, dialect: SqliteDialect | PostgresDialect) -> None:
@@ -251,7 +256,7 @@ class SqlStore(RelayTables):
         try:
             with self._tx() as q:
                 q.run(
-                    f"INSERT INTO agencies ({_AGENCY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO agencies ({_AGENCY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         agency.code,
                         agency.name,
@@ -261,6 +266,7 @@ class SqlStore(RelayTables):
                         agency.secret_hash,
                         agency.created_at,
                         agency.updated_at,
+                        agency.parent,
                     ),
                 )
                 self._audit(
@@ -269,7 +275,11 @@ class SqlStore(RelayTables):
                     "admin.agency.added",
                     "operator",
                     agency.code,
-                    {"name": agency.name, "secret_version": agency.secret_version},
+                    {
+                        "name": agency.name,
+                        "secret_version": agency.secret_version,
+                        **({"parent": agency.parent} if agency.parent else {}),
+                    },
                 )
         except StorageError as exc:
             if exc.__cause__ is not None and self.dialect.is_unique_violation(exc.__cause__):
@@ -688,6 +698,7 @@ def _agency(row: Row) -> AgencyRecord:
         secret_hash=row[5],
         created_at=int(row[6]),
         updated_at=int(row[7]),
+        parent=row[8],
     )
 
 
@@ -745,4 +756,6 @@ def _delivery(row: Row) -> Delivery:
         created_at=int(row[5]),
         done_at=None if row[6] is None else int(row[6]),
         seq=int(row[7]),
+        progress=row[8],
+        progress_note=row[9],
     )

@@ -1,0 +1,345 @@
+"""The national-axis-compatible REST face: the VXP operations (reference §4.3) over the
+gateway's own exchange, so a system built on the national axis SDK can point its
+``service.endpoint`` at ``http://HOST:8080/vxp`` unchanged.
+
+- ``systemid`` is an agency code registered here; the HMAC key is that agency's current secret
+  (the one ``edoc-gateway agencies show-secret`` prints). A disabled agency is unknown.
+- The caller acts for itself and for the agencies registered under it (``parent``), as a
+  national-axis centre acts for its units: it sends with ``from`` = any of them, and its
+  received list, ``getEdoc``, ``updateStatus`` and sent list cover all of their mailboxes.
+- ``docId`` is the gateway's package id, for sender and receivers alike; a package addressed to
+  two agencies the caller acts for is listed once (``to`` names both) and acknowledged once.
+- ``updateStatus``: ``done`` confirms the delivery (the automatic STATUS 01 goes back to the
+  sender), ``fail`` records it failed with the description, ``processing`` is recorded and the
+  package stays listed. Repeating the same final status is accepted; changing it is refused.
+- ``registerAgency`` registers a child under the caller (or under ``pcode``, an agency the caller
+  acts for) and answers no secret: the child is reached through its parent. An operator may still
+  give the child its own secret (``agencies show-secret``) to connect directly.
+- ``deleteAgency`` disables such a child (its mail is kept); registering it again enables it.
+
+Refusals are FAIL envelopes with the simulator's codes (:mod:`gateway.vxp.wire`) and the
+gateway's own error code in ``ErrorDesc``; nothing is stored for a refused request.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import BinaryIO
+
+from lxml import etree
+
+from gateway.config import Settings
+from gateway.edxml.agency import AgencyCodeForm, parse_agency_code
+from gateway.edxml.dates import ICT
+from gateway.errors import (
+    BadRequest,
+    GatewayError,
+    InvalidAgencyCode,
+    InvalidPackage,
+    NotFound,
+    PermissionDenied,
+    StorageError,
+)
+from gateway.exchange import Exchange
+from gateway.security.credentials import MasterKeyError
+from gateway.security.xml import pull_parser
+from gateway.store.base import from_micros
+from gateway.store.delegation_sql import SentRow
+from gateway.vxp import wire
+from gateway.vxp.server import Upload, VxpApp, VxpRefusal
+from gateway.vxp.wire import AgencyRecord, MessageType, ReceivedItem, SentItem
+
+PREFIX = "/vxp"
+_KIND: dict[str, str] = {"edoc": "document", "status": "status"}
+_HEADER_LIMIT = 16 * 1024 * 1024
+_RECIPIENT_CODE = "R.MessageHeader.To.OrganId"
+
+
+def make_vxp_app(exchange: Exchange, settings: Settings) -> VxpApp:
+    """The WSGI app to mount at :data:`PREFIX` (uploads spool into the blob store's scratch
+    directory, so an accepted package is linked into the store, not copied)."""
+    del settings  # the exchange carries the settings; kept for the mount's uniform signature
+    return VxpApp(ExchangeBackend(exchange), spool_dir=exchange.blobs.tmp_dir)
+
+
+def _time(micros: int) -> str:
+    if not micros:
+        return ""
+    return from_micros(micros).astimezone(ICT).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _refusal(exc: GatewayError) -> VxpRefusal:
+    """A gateway error as the axis would answer it."""
+    if isinstance(exc, InvalidPackage):
+        code = (
+            wire.UNKNOWN_RECEIVER
+            if any(f.code == _RECIPIENT_CODE for f in exc.findings) or exc.code == _RECIPIENT_CODE
+            else wire.INVALID_FILE
+        )
+    elif isinstance(exc, PermissionDenied):
+        code = (
+            wire.SENDER_NOT_REGISTERED
+            if exc.code == "M.MessageHeader.From.OrganId"
+            else wire.NOT_OWNER
+        )
+    elif isinstance(exc, NotFound):
+        code = wire.NOT_FOUND
+    elif isinstance(exc, BadRequest | InvalidAgencyCode):
+        code = wire.BAD_PARAMETER
+    elif isinstance(exc, StorageError | MasterKeyError):
+        code = wire.SYSTEM_ERROR
+    else:  # unreadable or oversized input
+        code = wire.INVALID_FILE
+    where = f" at {exc.path}" if exc.path else ""
+    return VxpRefusal(code, f"{exc.code}{where}: {exc.message}")
+
+
+def peek_header(path: Path) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """From/OrganId, the To OrganIds and the ResponseFor OrganIds of an edXML file, read
+    incrementally up to the end of MessageHeader (the exchange reads the whole package later)."""
+    parser = pull_parser()
+    sender = ""
+    to: list[str] = []
+    response_for: list[str] = []
+    stack: list[str] = []
+    read = 0
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 16):
+                read += len(chunk)
+                parser.feed(chunk)
+                for event, element in parser.read_events():
+                    assert isinstance(element, etree._Element)
+                    name = etree.QName(element).localname
+                    if event == "start":
+                        if not stack and name != "edXML":
+                            raise VxpRefusal(wire.INVALID_FILE, f"root is {name}, not edXML")
+                        stack.append(name)
+                        continue
+                    stack.pop()
+                    text = (element.text or "").strip()
+                    if name == "OrganId" and stack and text and "MessageHeader" in stack:
+                        if stack[-1] == "From" and stack[-2] == "MessageHeader":
+                            sender = text
+                        elif stack[-1] == "To":
+                            to.append(text)
+                        elif stack[-1] == "ResponseFor":
+                            response_for.append(text)
+                    elif name == "MessageHeader":
+                        return sender, tuple(to), tuple(response_for)
+                if read > _HEADER_LIMIT:
+                    break
+    except etree.XMLSyntaxError as exc:
+        raise VxpRefusal(wire.INVALID_FILE, f"File khong hop le (not XML): {exc}") from None
+    raise VxpRefusal(wire.INVALID_FILE, "File khong hop le: no edXML MessageHeader")
+
+
+class ExchangeBackend:
+    """A :class:`gateway.vxp.server.VxpBackend` over the gateway's exchange."""
+
+    def __init__(self, exchange: Exchange) -> None:
+        self.exchange = exchange
+
+    # -- identity -------------------------------------------------------------------------
+    def secret(self, system_id: str) -> str | None:
+        record = self.exchange.store.get_agency(system_id.strip())
+        if record is None or not record.enabled:
+            return None
+        return self.exchange.credentials.current_secret(record.code)
+
+    # -- packages -------------------------------------------------------------------------
+    def send_edoc(self, caller: str, upload: Upload) -> str:
+        if not self.exchange.acts_for(caller, upload.from_code):
+            raise VxpRefusal(
+                wire.SENDER_NOT_REGISTERED,
+                f"Don vi gui {upload.from_code} khong dung voi ma da dang ky: {caller} "
+                f"(from must be {caller} or an agency registered under it)",
+            )
+        sender, to, response_for = peek_header(upload.path)
+        if sender != upload.from_code:
+            raise VxpRefusal(
+                wire.SENDER_NOT_REGISTERED,
+                f"Don vi gui {upload.from_code} khac From/OrganId {sender or '(none)'} "
+                "(the from header must name the package's sender)",
+            )
+        named = to if upload.message_type == "edoc" else response_for
+        if upload.to_codes and set(upload.to_codes) != set(named):
+            raise VxpRefusal(
+                wire.BAD_PARAMETER,
+                f"to {list(upload.to_codes)} khac don vi nhan trong goi tin {list(named)} "
+                "(the to header must name the package's recipients)",
+            )
+        try:
+            if upload.message_type == "edoc":
+                receipt = self.exchange.send_document(caller, upload.path)
+            else:
+                receipt = self.exchange.send_status(caller, upload.path)
+        except GatewayError as exc:
+            if exc.code == "M.Package.Kind":
+                other = "status" if upload.message_type == "edoc" else "edoc"
+                raise VxpRefusal(
+                    wire.INVALID_FILE,
+                    f"M.Package.Kind: messagetype {upload.message_type} does not match the "
+                    f"package: send it with messagetype {other}",
+                ) from None
+            raise _refusal(exc) from None
+        return receipt.package_id
+
+    def received_list(self, caller: str, message_type: MessageType) -> list[ReceivedItem]:
+        try:
+            pending = self.exchange.delegated_pending(caller, _KIND[message_type])
+        except GatewayError as exc:
+            raise _refusal(exc) from None
+        grouped: dict[str, list[tuple[str, str, str]]] = {}
+        packages = {}
+        for delivery, package in pending:
+            packages[package.package_id] = package
+            grouped.setdefault(package.package_id, []).append(
+                (delivery.recipient, delivery.progress, delivery.progress_note)
+            )
+        items = []
+        for package_id, boxes in grouped.items():
+            package = packages[package_id]
+            processing = [note for _, progress, note in boxes if progress == "processing"]
+            items.append(
+                ReceivedItem(
+                    doc_id=package_id,
+                    message_type=message_type,
+                    from_code=package.sender,
+                    to_codes=tuple(recipient for recipient, _, _ in boxes),
+                    status="processing" if processing else "initial",
+                    status_desc=processing[0] if processing else "",
+                    created_time=_time(package.received_at),
+                    updated_time=_time(package.received_at),
+                )
+            )
+        return items
+
+    def open_edoc(self, caller: str, doc_id: str) -> tuple[BinaryIO, int]:
+        try:
+            content = self.exchange.get_package(caller, doc_id)
+        except GatewayError as exc:
+            raise _refusal(exc) from None
+        return content.open(), content.size
+
+    def update_status(self, caller: str, doc_id: str, status: str, description: str) -> None:
+        deliveries = self.exchange.delegated_deliveries(caller, doc_id)
+        if not deliveries:
+            raise VxpRefusal(wire.NOT_FOUND, f"Khong tim thay goi tin {doc_id} (not found)")
+        wanted = {"done": "confirmed", "fail": "failed"}.get(status, "pending")
+        for delivery in deliveries:
+            if delivery.state != "pending" and delivery.state != wanted:
+                final = "done" if delivery.state == "confirmed" else "fail"
+                raise VxpRefusal(
+                    wire.BAD_PARAMETER,
+                    f"{doc_id} is already {final} for {delivery.recipient}: cannot set {status}",
+                )
+        try:
+            for delivery in deliveries:
+                if status == "processing":
+                    self.exchange.mark_processing(
+                        caller, doc_id, description, mailbox=delivery.recipient
+                    )
+                else:
+                    self.exchange.confirm_received(
+                        caller,
+                        doc_id,
+                        "ok" if status == "done" else "failed",
+                        description or ("" if status == "done" else "fail"),
+                        mailbox=delivery.recipient,
+                    )
+        except GatewayError as exc:
+            raise _refusal(exc) from None
+
+    def sent_list(self, caller: str, message_type: MessageType, doc_id: str) -> list[SentItem]:
+        try:
+            rows = self.exchange.sent_report(caller, _KIND[message_type], doc_id)
+        except GatewayError as exc:
+            raise _refusal(exc) from None
+        return [_sent_item(row, message_type) for row in rows]
+
+    # -- the registry ---------------------------------------------------------------------
+    def agencies(self) -> list[AgencyRecord]:
+        """Local agencies (enabled), then the upstreams' agencies from the directory."""
+        store = self.exchange.store
+        records = [
+            AgencyRecord(
+                code=a.code,
+                name=a.name,
+                pcode=a.parent,
+                mail=a.email,
+                code_qd20=a.code if _is_qd20(a.code) else "",
+            )
+            for a in store.list_agencies()
+            if a.enabled
+        ]
+        records.extend(
+            AgencyRecord(
+                code=e.code,
+                name=e.name,
+                pcode=e.parent,
+                mail=e.email,
+                code_qd20=e.code_qd20 or (e.code if _is_qd20(e.code) else ""),
+            )
+            for e in store.list_directory()
+        )
+        return records
+
+    def register_agency(self, caller: str, agency: AgencyRecord) -> None:
+        try:
+            self.exchange.register_child(
+                caller, agency.code, agency.name, agency.mail, parent=agency.pcode
+            )
+        except GatewayError as exc:
+            raise _refusal(exc) from None
+
+    def delete_agency(self, caller: str, code: str) -> None:
+        try:
+            self.exchange.disable_child(caller, code)
+        except GatewayError as exc:
+            raise _refusal(exc) from None
+
+
+def _is_qd20(code: str) -> bool:
+    try:
+        return parse_agency_code(code).form is AgencyCodeForm.QD20
+    except InvalidAgencyCode:
+        return False
+
+
+def _sent_item(row: SentRow, message_type: str) -> SentItem:
+    summary = json.loads(row.package.summary_json)
+    if row.route == "local":
+        send = ("done", "Da chuyen vao hop thu (delivered to the recipient's mailbox)")
+        receive = {
+            "pending": "processing" if row.progress == "processing" else "initial",
+            "confirmed": "done",
+            "failed": "fail",
+        }.get(row.state, row.state)
+        receive_desc = row.reason
+        received = _time(row.updated_at) if row.state != "pending" else ""
+        receiver_doc_id = row.package.package_id
+    else:
+        send = {
+            "queued": ("processing", f"Dang chuyen len {row.route} (queued for {row.route})"),
+            "sent": ("done", f"Da chuyen len {row.route} (sent to {row.route})"),
+        }.get(row.state, ("fail", row.reason or f"{row.state} at {row.route}"))
+        receive, receive_desc, received = "", "", ""
+        receiver_doc_id = row.remote_id
+    return SentItem(
+        sender_doc_id=row.package.package_id,
+        receiver_doc_id=receiver_doc_id,
+        from_code=row.package.sender,
+        to_code=row.recipient,
+        message_type=message_type,
+        sent_time=_time(row.package.received_at),
+        received_time=received,
+        send_status=send[0],
+        send_status_desc=send[1],
+        receive_status=receive,
+        receive_status_desc=receive_desc,
+        title=str(summary.get("subject", "")),
+        notation=str(summary.get("code", "")),
+    )
+
