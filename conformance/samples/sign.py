@@ -3,7 +3,7 @@
 
 Nonces are single-use (a replay is refused), so sign every request just before sending it:
 
-    python3 sign.py --agency 000.00.01.H53 --secret SECRET soap11/SendDocument.xml > request.xml
+    python3 sign.py --agency 000.00.01.H53 --secret=SECRET soap11/SendDocument.xml > request.xml
     curl -sS -H 'Content-Type: text/xml; charset=utf-8' --data-binary @request.xml \\
          http://127.0.0.1:8080/soap/v1
 

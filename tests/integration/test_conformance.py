@@ -100,10 +100,11 @@ def test_command_line(
     demo: DemoGateway, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = _config(demo)
+    # Secrets as --secret=VALUE: a derived secret may start with '-' (see the test below).
     args = [
         "conformance", "run", "--endpoint", config.endpoint, "--agency", config.agency,
-        "--secret", config.secret, "--peer-agency", config.peer_agency,
-        "--peer-secret", config.peer_secret,
+        f"--secret={config.secret}", "--peer-agency", config.peer_agency,
+        f"--peer-secret={config.peer_secret}",
     ]  # fmt: skip
     junit = tmp_path / "kit.xml"
     assert main([*args, "--only", "SEND", "AUTH-002", "--junit", str(junit)]) == 0
@@ -117,7 +118,7 @@ def test_command_line(
     listed = capsys.readouterr().out
     assert "EDGW-LARGE-003" in listed and "mandatory" in listed
 
-    wrong = [*args[:7], "not-the-secret", *args[8:]]
+    wrong = [*args[:6], "--secret=not-the-secret", *args[7:]]
     assert main([*wrong, "--only", "SEND-001"]) == 1
     assert "NOT CONFORMANT" in capsys.readouterr().out
     unreachable = ["conformance", "run", "--endpoint", "http://127.0.0.1:9/soap/v1",
@@ -385,13 +386,13 @@ def test_legacy_command_line(demo: DemoGateway, capsys: pytest.CaptureFixture[st
     config = _legacy_config(demo)
     args = [
         "conformance", "run", "--dialect", "legacy", "--endpoint", config.endpoint,
-        "--agency", config.agency, "--secret", config.secret,
-        "--peer-agency", config.peer_agency, "--peer-secret", config.peer_secret,
+        "--agency", config.agency, f"--secret={config.secret}",
+        "--peer-agency", config.peer_agency, f"--peer-secret={config.peer_secret}",
     ]  # fmt: skip
     assert main([*args, "--only", "SOAP", "ORG"]) == 0
     out = capsys.readouterr().out
     assert "EDGW-LEG-SOAP-003" in out and "CONFORMANT" in out
-    wrong = [*args[:9], "not-the-token", *args[10:]]
+    wrong = [*args[:8], "--secret=not-the-token", *args[9:]]
     assert main([*wrong, "--only", "ORG-001"]) == 1
     assert "NOT CONFORMANT" in capsys.readouterr().out
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fill a legacy eDoc sample with OrganId/Token and wrap it as the dialect's MIME request.
 
-    python3 fill.py --organ-id 000.00.01.H53 --token SECRET1 --set TO_ORGAN_ID=000.00.32.H53 \
+    python3 fill.py --organ-id 000.00.01.H53 --token=SECRET1 --set TO_ORGAN_ID=000.00.32.H53 \
         --set NUMBER=77 soap11/SendDocument.xml --out req.bin
 
 writes the body to ``--out`` and prints the matching curl command: SwA ``multipart/related``
