@@ -918,13 +918,22 @@ class Exchange:
     def confirm_received(
         self, agency: str, package_id: str, outcome: str, reason: str, *, mailbox: str = ""
     ) -> ConfirmResult:
-        """Finish a delivery to ``agency``'s mailbox, or to ``mailbox``, an agency it acts for."""
+        """Finish a delivery to ``agency``'s mailbox, or to ``mailbox``, an agency it acts for.
+
+        ``ok``: the receiver's software has the package; for a document the gateway sends
+        STATUS 01 to the sender at once (Decree 30/2020 Art. 21). ``relayed``: a transport
+        acknowledgement from a system that passes the package on (a child gateway, or a system
+        built on the national axis SDK, which sends its own statuses as the axis expects): the
+        delivery is finished and no status is sent, so the sender never gets two 01s.
+        ``failed``: the receiver could not take it (``reason`` says why).
+        """
         self._agency(agency)
         agency = self._mailbox(agency, mailbox, package_id)
         receiver = self._agency(agency)
-        if outcome not in ("ok", "failed"):
+        if outcome not in ("ok", "relayed", "failed"):
             raise BadRequest(
-                "R.ConfirmReceived.Outcome", f"outcome must be ok or failed, not {outcome!r}"
+                "R.ConfirmReceived.Outcome",
+                f"outcome must be ok, relayed or failed, not {outcome!r}",
             )
         delivery = self.store.get_delivery(package_id, agency)
         if delivery is None:
@@ -934,7 +943,7 @@ class Exchange:
             stored = self.store.get_package(package_id)
             assert stored is not None
             followup = self._received_status(receiver, stored)
-        state = "confirmed" if outcome == "ok" else "failed"
+        state = "failed" if outcome == "failed" else "confirmed"
         finished, status = self.store.finish_delivery(
             package_id, agency, state, reason, to_micros(self.clock()), followup
         )

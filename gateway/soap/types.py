@@ -46,7 +46,7 @@ def enumeration(type_name: str, *values: str) -> Any:
 ORGAN_IDS = Array(Unicode(nillable=False), member_name="organId", type_name="OrganIdList")
 SEVERITY = enumeration("Severity", "error", "warning")
 PACKAGE_KIND = enumeration("PackageKind", "document", "status")
-CONFIRM_OUTCOME = enumeration("ConfirmOutcome", "ok", "failed")
+CONFIRM_OUTCOME = enumeration("ConfirmOutcome", "ok", "relayed", "failed")
 
 
 class Finding(ComplexModel):  # type: ignore[misc]

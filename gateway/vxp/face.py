@@ -9,9 +9,12 @@ gateway's own exchange, so a system built on the national axis SDK can point its
   received list, ``getEdoc``, ``updateStatus`` and sent list cover all of their mailboxes.
 - ``docId`` is the gateway's package id, for sender and receivers alike; a package addressed to
   two agencies the caller acts for is listed once (``to`` names both) and acknowledged once.
-- ``updateStatus``: ``done`` confirms the delivery (the automatic STATUS 01 goes back to the
-  sender), ``fail`` records it failed with the description, ``processing`` is recorded and the
-  package stays listed. Repeating the same final status is accepted; changing it is refused.
+- ``updateStatus`` is the axis's transport acknowledgement, nothing more: ``done`` finishes the
+  delivery (outcome ``relayed``: no automatic STATUS 01, because an SDK-built system sends its
+  own business statuses as ``messagetype=status``, as it does on the national axis, and the
+  sender must not get two 01s), ``fail`` records it failed with the description,
+  ``processing`` is recorded and the package stays listed. Repeating the same final status is
+  accepted; changing it is refused.
 - ``registerAgency`` registers a child under the caller (or under ``pcode``, an agency the caller
   acts for) and answers no secret: the child is reached through its parent. An operator may still
   give the child its own secret (``agencies show-secret``) to connect directly.
@@ -245,7 +248,7 @@ class ExchangeBackend:
                     self.exchange.confirm_received(
                         caller,
                         doc_id,
-                        "ok" if status == "done" else "failed",
+                        "relayed" if status == "done" else "failed",
                         description or ("" if status == "done" else "fail"),
                         mailbox=delivery.recipient,
                     )

@@ -240,9 +240,9 @@ def test_list_fetch_acknowledge_and_send_status(parent: Parent, peer: PeerConnec
     assert into.getvalue() == stored_bytes(parent.exchange, CHILD, package_id)
     peer.acknowledge(items[0], True, "")
     assert parent.pending(CHILD) == []
-    # The parent answered the transport acknowledgement with STATUS 01 to the sender.
-    statuses = parent.exchange.get_pending(PARENT_AGENCY, "status", 0, "").items
-    assert [s.sender for s in statuses] == [CHILD]
+    # A transport acknowledgement ("relayed"): the parent sends no STATUS 01 of its own; the
+    # receiver's 01 comes from the child when its agency's software confirms the document.
+    assert parent.exchange.get_pending(PARENT_AGENCY, "status", 0, "").items == ()
     # A status from the child's agency about that document goes up with SendStatus.
     status = build_status(
         StatusCode.ACCEPTED,
@@ -259,7 +259,7 @@ def test_list_fetch_acknowledge_and_send_status(parent: Parent, peer: PeerConnec
         i.package_id: i.kind
         for i in parent.exchange.get_pending(PARENT_AGENCY, "status", 0, "").items
     }
-    assert kinds[sent.remote_id] == "status" and len(kinds) == 2
+    assert kinds == {sent.remote_id: "status"}
 
 
 def test_failed_acknowledgement_takes_the_item_out_with_the_reason(
@@ -569,5 +569,36 @@ def test_chained_flow_child_to_parent_agency_and_status_back(
         # Acknowledged at the parent: nothing waits there for the child any more.
         assert parent.pending(CHILD, "status") == []
         assert sent_here.package_id
+    finally:
+        relay.close()
+
+
+def test_chained_flow_parent_agency_to_child_gets_one_status_01(
+    parent: Parent, child_settings: Settings
+) -> None:
+    """Downwards, the child's poller acknowledges the parent with ``relayed``: the sender sees
+    exactly one STATUS 01, the one the child's agency sends when its software confirms."""
+    settings = replace(
+        child_settings,
+        upstreams=(parent.upstream(poll_interval_seconds=0.001),),
+        default_upstream="parent",
+    )
+    child = Exchange(settings)
+    child.credentials.add_agency(CHILD, "Văn phòng Chính phủ", "", child.clock())
+    relay = RelayService(settings, exchange=child)
+    try:
+        package_id = from_parent_agency(parent, 41)
+        relay.run_once()  # the child's poller fetches it and acknowledges it at the parent
+        assert parent.pending(CHILD) == []
+        assert parent.exchange.get_pending(PARENT_AGENCY, "status", 0, "").items == ()
+        (here,) = child.get_pending(CHILD, "document", 0, "").items
+        assert here.sender == PARENT_AGENCY
+        confirmed = child.confirm_received(CHILD, here.package_id, "ok", "")
+        assert confirmed.status_package_id  # the child's own 01, queued for the parent
+        relay.run_once()
+        statuses = parent.exchange.get_pending(PARENT_AGENCY, "status", 0, "").items
+        assert [s.sender for s in statuses] == [CHILD]
+        traces = parent.exchange.get_traces(PARENT_AGENCY, package_id=package_id)
+        assert [t.status_code for t in traces] == [StatusCode.RECEIVED.value]
     finally:
         relay.close()

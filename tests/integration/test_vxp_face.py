@@ -23,6 +23,7 @@ import zeep
 from zeep.wsse.username import UsernameToken
 
 from gateway.config import Settings
+from gateway.edxml.enums import StatusCode
 from gateway.edxml.model import DocumentPackage, StatusPackage
 from gateway.edxml.reader import read_package
 from gateway.edxml.writer import package_bytes
@@ -173,7 +174,8 @@ def test_child_agency_round_trip_through_its_parent(
     assert (sent.send_status, sent.receive_status) == ("done", "processing")
     assert sent.title == "V/v thử nghiệm liên thông văn bản" and sent.notation == "12/VPCP-TTĐT"
 
-    # updateStatus done: confirmed, the automatic STATUS 01 goes back to the child
+    # updateStatus done: the axis's transport ack, nothing more: no automatic STATUS 01 (an
+    # SDK-built system sends its own statuses, as it does on the national axis)
     peer.update_status(doc_id, "done", "Đã nhận")
     assert peer.received_list("edoc") == []
     peer.update_status(doc_id, "done")  # a repeated final ack after a crash is accepted
@@ -182,7 +184,10 @@ def test_child_agency_round_trip_through_its_parent(
     [sent] = parent.sent_list("edoc")
     assert (sent.receive_status, sent.receive_status_desc) == ("done", "Đã nhận")
     assert sent.received_time
+    assert parent.received_list("status") == []
 
+    # the receiver's own STATUS 01 (messagetype=status) reaches the child through its parent
+    _send(peer, PEER, "status", package_bytes(build_status(), blob_store))
     [status] = parent.received_list("status")
     assert (status.from_code, status.to_codes) == (PEER, (CHILD,))
     back = _fetch(parent, status.doc_id, blob_store)
@@ -194,8 +199,8 @@ def test_child_agency_round_trip_through_its_parent(
     [auto] = peer.sent_list("status")
     assert (auto.receive_status, auto.receive_status_desc) == ("fail", "cannot parse")
 
-    # the recipient's own status (messagetype=status) reaches the child through its parent
-    reply = package_bytes(build_status(), None)
+    # the recipient's next status (messagetype=status) reaches the child through its parent
+    reply = package_bytes(build_status(StatusCode.ACCEPTED), None)
     reply_id = _send(peer, PEER, "status", reply)
     assert [i.doc_id for i in parent.received_list("status")] == [reply_id]
     parent.update_status(reply_id, "done")
@@ -444,6 +449,14 @@ def test_rest_and_soap_clients_exchange(
     got = _fetch(parent, item.doc_id, blob_store)
     assert isinstance(got, DocumentPackage) and got.header.document_id.startswith(PEER)
     parent.update_status(item.doc_id, "done")
+    assert soap_peer.GetTraces("", receipt.packageId, None) in (None, [])  # a transport ack
+    status_01 = build_status(
+        from_=base.from_,
+        response_for=replace(
+            build_status().header.response_for, organ_id=PEER, document_id=reply.header.document_id
+        ),
+    )
+    _send(parent, CHILD, "status", package_bytes(status_01, blob_store))
     traces = soap_peer.GetTraces("", receipt.packageId, None)
     assert [t.statusCode for t in traces] == ["01"] and traces[0].fromAgency == CHILD
 

@@ -216,9 +216,12 @@ class PeerConnector:
         self._call("GetPackage", lambda: self._fetch_streamed(item.remote_id, into))
 
     def acknowledge(self, item: InboundItem, ok: bool, reason: str) -> None:
-        """ConfirmReceived: takes the item out of this agency's mailbox at the parent (``ok``
-        also makes the parent send STATUS 01 for a document)."""
-        outcome = "ok" if ok else "failed"
+        """ConfirmReceived: takes the item out of this agency's mailbox at the parent.
+
+        ``relayed``, not ``ok``: this gateway passes the package on, and the receiver's own
+        STATUS 01 follows from here when its software confirms it; an ``ok`` would make the
+        parent send a premature second 01 to the sender."""
+        outcome = "relayed" if ok else "failed"
         self._call(
             "ConfirmReceived",
             lambda: self._service.ConfirmReceived(item.remote_id, outcome, reason or None),
