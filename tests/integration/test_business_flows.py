@@ -327,6 +327,26 @@ def test_new_document_to_a_local_and_an_upstream_agency_and_all_its_statuses(
     assert acks == {"done"}
 
 
+def test_a_rejection_02_from_each_receiver_reaches_the_sender(province: Province) -> None:
+    """QĐ 28/2018 Điều 9: a document that does not meet the rules is answered promptly with
+    STATUS 02 (Từ chối không tiếp nhận), locally and through the axis alike."""
+    doc = province.document(SENDER, (RECEIVER, UPSTREAM), 9)
+    _sent_out(province, doc)
+    province.soap(RECEIVER).SendStatus(
+        package_bytes(status(StatusCode.REJECTED, RECEIVER, doc), province.blobs)
+    )
+    province.upstream_send(status(StatusCode.REJECTED, UPSTREAM, doc))
+    province.relay_until_idle()
+    seen = codes(province.traces(SENDER, doc.header.document_id))
+    for sender in (RECEIVER, UPSTREAM):
+        assert [c for c, s in seen if s == sender] == ["01", "02"]
+    rejections = province.take(SENDER, "status")
+    assert {(p.header.from_.organ_id, p.header.status_code) for _, p in rejections} == {
+        (RECEIVER, StatusCode.REJECTED),
+        (UPSTREAM, StatusCode.REJECTED),
+    }
+
+
 # -- revoke, update, replace; take-back --------------------------------------------------------
 
 
