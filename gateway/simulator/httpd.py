@@ -69,16 +69,24 @@ class _Handler(WSGIRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = KEEPALIVE_SECONDS
     """An idle kept-alive connection (or a stalled client) is dropped after this long."""
+    wbufsize = 64 * 1024
+    """An answer leaves in one flush per request: wsgiref writes the status line, the headers
+    and the body separately, and small writes on a kept-alive connection would otherwise wait
+    for the client's delayed ACK (Nagle)."""
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.client_address[0], *args)
 
     def handle(self) -> None:
         """Requests on this connection until the client or a fault closes it."""
-        self.close_connection = True
-        self.handle_one_request()
+        self.close_connection = False
         while not self.close_connection:
             self.handle_one_request()
+            try:
+                self.wfile.flush()
+            except OSError:  # the client went away (or a reset closed the socket)
+                self.close_connection = True
 
     def handle_one_request(self) -> None:
         try:
