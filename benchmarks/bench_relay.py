@@ -83,12 +83,13 @@ def make_packages(count: int, attachment_bytes: int, workdir: Path) -> list[byte
 
 
 class Simulator:
-    def __init__(self, data: Path) -> None:
+    def __init__(self, data: Path, delay_ms: int = 0) -> None:
         self.port = _free_port()
+        latency = ["--faults", f"delay={delay_ms}:op=sendEdoc"] if delay_ms else []
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gateway.cli", "simulate-axis", "--port", str(self.port),
              "--data-dir", str(data), "--agency", f"{PROVINCE}:province-secret",
-             "--agency", f"{CENTRE}:centre-secret"],
+             "--agency", f"{CENTRE}:centre-secret", *latency],
             env={**os.environ, "PYTHONPATH": str(ROOT)},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
@@ -177,12 +178,18 @@ def _simulator_holds(data: Path) -> int:
 
 
 def one_run(
-    packages: list[bytes], clients: int, workdir: Path, relay_alone: bool, concurrency: int
+    packages: list[bytes],
+    clients: int,
+    workdir: Path,
+    relay_alone: bool,
+    concurrency: int,
+    delay_ms: int = 0,
 ) -> dict[str, float]:
     """One fresh gateway + simulator. ``relay_alone``: the relay is stopped while every package
     is accepted (so intake runs alone), then a fresh ``relay run`` drains the outbox alone.
-    Otherwise intake and relay run together (end to end)."""
-    sim = Simulator(workdir / "axis")
+    Otherwise intake and relay run together (end to end). ``delay_ms``: the simulator waits this
+    long before answering each sendEdoc (an upstream across a real network)."""
+    sim = Simulator(workdir / "axis", delay_ms)
     centre = VxpConnector(UpstreamSettings(
         name="axis", protocol="vxp", endpoint=sim.endpoint, system_id=CENTRE,
         secret="centre-secret", timeout_seconds=10))
@@ -265,6 +272,13 @@ def main() -> None:
     parser.add_argument(
         "--concurrency", type=int, default=0, help="relay_concurrency (0: the default)"
     )
+    parser.add_argument(
+        "--upstream-delay-ms", type=int, default=0,
+        help="the simulator answers each sendEdoc this much later (network latency)",
+    )
+    parser.add_argument(
+        "--alone-only", action="store_true", help="only the relay-alone set-up (no end to end)"
+    )
     parser.add_argument("--quick", action="store_true", help="60 packages, one run")
     args = parser.parse_args()
     count, runs = (60, 1) if args.quick else (args.packages, args.runs)
@@ -272,12 +286,15 @@ def main() -> None:
         packages = make_packages(count, 3700, Path(tmp))
         end_to_end, alone = [], []
         for n in range(runs):
-            end_to_end.append(
-                one_run(packages, args.clients, Path(tmp) / f"e2e{n}", False, args.concurrency)
-            )
-            alone.append(
-                one_run(packages, args.clients, Path(tmp) / f"alone{n}", True, args.concurrency)
-            )
+            if not args.alone_only:
+                end_to_end.append(one_run(
+                    packages, args.clients, Path(tmp) / f"e2e{n}", False, args.concurrency,
+                    args.upstream_delay_ms,
+                ))
+            alone.append(one_run(
+                packages, args.clients, Path(tmp) / f"alone{n}", True, args.concurrency,
+                args.upstream_delay_ms,
+            ))
 
     def median(rows: list[dict[str, float]], key: str) -> float:
         return statistics.median(r[key] for r in rows)
@@ -286,9 +303,10 @@ def main() -> None:
         "packages": count,
         "package_bytes": round(statistics.mean(len(p) for p in packages)),
         "relay_concurrency": args.concurrency or "default",
+        "upstream_delay_ms": args.upstream_delay_ms,
         "end_to_end_runs": end_to_end,
         "alone_runs": alone,
-        "packages_per_s_median": median(end_to_end, "packages_per_s"),
+        "packages_per_s_median": median(end_to_end, "packages_per_s") if end_to_end else None,
         "relay_alone_packages_per_s_median": median(alone, "relay_alone_packages_per_s"),
         "intake_alone_packages_per_s_median": median(alone, "intake_alone_packages_per_s"),
         "cpus": os.cpu_count(),
