@@ -97,6 +97,9 @@ class Settings:
     """Consecutive transient failures that open an upstream's circuit breaker."""
     relay_circuit_cooldown_seconds: int = 60
     """How long an open circuit waits before one probe send is let through."""
+    relay_concurrency: int = 4
+    """Sends in flight at once per upstream (threads of the relay worker). Sends mostly wait on
+    the upstream, so a few more than the cores pay off; 1 sends one package at a time."""
     directory_sync_minutes: int = 60
     """How often ``relay run`` refreshes the agency directory from each upstream (0: never)."""
     trust_domains: tuple[TrustDomainSettings, ...] = field(
@@ -401,6 +404,10 @@ def _check_relay(settings: Settings) -> None:
     if settings.relay_circuit_failures < 1:
         raise ConfigError(
             "R.Config.relay_circuit_failures", "relay_circuit_failures must be at least 1"
+        )
+    if not 1 <= settings.relay_concurrency <= 64:
+        raise ConfigError(
+            "R.Config.relay_concurrency", "relay_concurrency must be between 1 and 64"
         )
 
 

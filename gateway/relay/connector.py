@@ -115,7 +115,9 @@ class RemoteAgency:
 
 class Connector(Protocol):
     """An upstream, as the relay sees it. Every call is bounded by the upstream's timeout and
-    raises :class:`TransientRelayError` or :class:`PermanentRelayError` on failure."""
+    raises :class:`TransientRelayError` or :class:`PermanentRelayError` on failure.
+    ``send`` is called from several threads at once (``relay_concurrency``), never for two
+    items about the same document."""
 
     name: str
 

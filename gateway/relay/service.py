@@ -127,6 +127,7 @@ class RelayService:
             self.close()
 
     def close(self) -> None:
+        self.worker.close()
         for poller in self.pollers.values():
             with contextlib.suppress(Exception):
                 poller.release()

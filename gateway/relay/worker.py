@@ -1,10 +1,14 @@
 """The relay worker: sends queued outbox items to their upstreams.
 
-One :meth:`RelayWorker.run_once` step claims due items with a lease, sends each through its
-upstream's connector, and records the outcome (sent, retry later, dead letter) with its audit
-record in one transaction. A crash at any point leaves every item queued or finished: an item
-whose lease runs out is claimed again (by this node after a restart or by another one), so a
-send may be repeated but is never lost; upstreams recognise the repeat by the package identity.
+One :meth:`RelayWorker.run_once` step claims due items with a lease (one transaction per
+batch), sends them through its upstream's connector with up to ``relay_concurrency`` sends in
+flight, and records each outcome (sent, retry later, dead letter) with its audit record in its
+own transaction. A claim never holds two items about the same document (the outbox's ordering
+rule), and a step waits for its whole batch before the next claim, so a status or revoke is
+never in flight together with its document. A crash at any point leaves every item queued or
+finished: an item whose lease runs out is claimed again (by this node after a restart or by
+another one), so a send may be repeated but is never lost; upstreams recognise the repeat by
+the package identity.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ import logging
 import os
 import random
 import socket
+import threading
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from gateway.config import Settings
@@ -73,6 +79,7 @@ class RelayWorker:
         clock: Clock = _utc_now,
         rand: Callable[[], float] = random.random,
         batch: int = 20,
+        concurrency: int | None = None,
     ) -> None:
         self.store = store
         self.blobs = blobs
@@ -80,7 +87,11 @@ class RelayWorker:
         self.owner = owner or node_id()
         self.clock = clock
         self.rand = rand
-        self.batch = batch
+        self.concurrency = concurrency or settings.relay_concurrency
+        self.batch = max(batch, self.concurrency)
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        """Guards the breakers and the round's counters across send threads."""
         self.policy = RetryPolicy.from_settings(settings)
         self.lease = settings.relay_lease_seconds * SECOND
         self.breakers = {
@@ -106,14 +117,43 @@ class RelayWorker:
             if allowance == 0:
                 continue
             items = self.store.claim_outbox(name, self.owner, now, now + self.lease, allowance)
-            for index, item in enumerate(items):
-                if breaker.allowance(self._now(), self.batch) == 0:
-                    for rest in items[index:]:
-                        self.store.release_outbox(rest.id, self.owner, self._now())
-                        result.released += 1
-                    break
-                self._attempt(connector, breaker, item, result)
+            if self.concurrency == 1 or len(items) <= 1:
+                for item in items:
+                    self._step(connector, breaker, item, result)
+            else:
+                pool = self._executor()
+                futures = [
+                    pool.submit(self._step, connector, breaker, item, result) for item in items
+                ]
+                wait(futures)  # the whole batch, before the next claim (the ordering rule)
+                for future in futures:
+                    future.result()  # _step catches a send's failures; this re-raises a store's
         return result
+
+    def close(self) -> None:
+        """Stop the send threads (idle between steps)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="relay-send")
+        return self._pool
+
+    def _step(
+        self, connector: Connector, breaker: CircuitBreaker, item: OutboxItem, result: WorkerRound
+    ) -> None:
+        """Send one claimed item unless its upstream's circuit opened meanwhile (then give it
+        back untried)."""
+        with self._lock:
+            closed = breaker.allowance(self._now(), self.batch) > 0
+        if not closed:
+            self.store.release_outbox(item.id, self.owner, self._now())
+            with self._lock:
+                result.released += 1
+            return
+        self._attempt(connector, breaker, item, result)
 
     def _now(self) -> int:
         return to_micros(self.clock())
@@ -138,7 +178,8 @@ class RelayWorker:
         try:
             sent = connector.send(package)
         except PermanentRelayError as exc:
-            breaker.success()  # the upstream answered: it is up
+            with self._lock:
+                breaker.success()  # the upstream answered: it is up
             self._finish(item, result, "dead", error=f"refused by {item.upstream}: {exc}")
         except TransientRelayError as exc:
             self._transient(breaker, item, result, str(exc))
@@ -146,14 +187,16 @@ class RelayWorker:
             log.exception("relay: connector %s failed unexpectedly", item.upstream)
             self._transient(breaker, item, result, f"unexpected {type(exc).__name__}: {exc}")
         else:
-            breaker.success()
+            with self._lock:
+                breaker.success()
             self._finish(item, result, "sent", remote_id=sent.remote_id)
 
     def _transient(
         self, breaker: CircuitBreaker, item: OutboxItem, result: WorkerRound, error: str
     ) -> None:
         now = self._now()
-        breaker.failure(now)
+        with self._lock:
+            breaker.failure(now)
         attempts = item.attempts + 1
         reason = self.policy.give_up(attempts, item.created_at, now)
         if reason:
@@ -183,7 +226,8 @@ class RelayWorker:
         )
         if done is None:
             log.warning("relay: lease on outbox item %s was lost; outcome discarded", item.id)
-            result.lost += 1
+            with self._lock:
+                result.lost += 1
             return
         log.info(
             "relay: outbox %s package %s -> %s: %s%s",
@@ -193,9 +237,10 @@ class RelayWorker:
             state,
             f" ({error})" if error else "",
         )
-        if state == "sent":
-            result.sent += 1
-        elif state == "queued":
-            result.retried += 1
-        else:
-            result.dead += 1
+        with self._lock:
+            if state == "sent":
+                result.sent += 1
+            elif state == "queued":
+                result.retried += 1
+            else:
+                result.dead += 1

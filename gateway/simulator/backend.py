@@ -33,6 +33,8 @@ from gateway.vxp.wire import AgencyRecord, MessageType, ReceivedItem, SentItem
 
 _MAX_DEPTH = 8
 _HEADER_LIMIT = 16 * 1024 * 1024
+_HEADER_CHUNK = 4096
+"""Small reads: the parse stops soon after MessageHeader, long before the attachments."""
 
 
 def new_doc_id() -> str:
@@ -55,7 +57,7 @@ def header_recipients(path: Path, message_type: MessageType) -> tuple[str, ...]:
     read = 0
     try:
         with path.open("rb") as handle:
-            while chunk := handle.read(1 << 16):
+            while chunk := handle.read(_HEADER_CHUNK):
                 read += len(chunk)
                 parser.feed(chunk)
                 for event, element in parser.read_events():

@@ -5,7 +5,11 @@ Why wsgiref (an ``http.server`` subclass) rather than waitress or gunicorn: a re
 the accepted socket in hand (``SO_LINGER`` on with a zero timeout, then close sends RST), and a
 "drop" needs to read a request and close without a byte of answer. wsgiref hands the handler
 its socket; waitress hides it behind an asyncore channel and gunicorn behind worker processes.
-One request per connection (HTTP/1.0) is plenty for a test and demo tool.
+Connections are kept alive (HTTP/1.1; every answer carries a Content-Length and every request
+body is read to its end, so the next request starts where this one ended): a relay sending many
+packages does not pay a TCP handshake and a thread start per package. A fault that answers
+nothing (reset, drop) ends its connection; an idle connection is closed after
+``KEEPALIVE_SECONDS``.
 
 Admin API (no authentication: bind it to loopback): ``GET /_sim/faults`` lists the rules and how
 often each fired, ``POST /_sim/faults`` with ``{"rules": [...], "replace": true|false}`` sets or
@@ -14,7 +18,6 @@ adds rules (see :mod:`gateway.simulator.faults`), ``DELETE /_sim/faults`` clears
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import socket
@@ -35,6 +38,7 @@ from gateway.vxp.server import VxpApp
 
 log = logging.getLogger(__name__)
 ADMIN_PATH = "/_sim/faults"
+KEEPALIVE_SECONDS = 30.0
 
 
 class _Server(ThreadingMixIn, WSGIServer):
@@ -45,18 +49,60 @@ class _Server(ThreadingMixIn, WSGIServer):
     scheme = "http"
 
 
+class _ServerHandler(ServerHandler):
+    """wsgiref's handler speaking HTTP/1.1; an answer without a Content-Length (wsgiref does
+    not chunk) ends its connection."""
+
+    http_version = "1.1"
+    request_handler: _Handler
+
+    def cleanup_headers(self) -> None:
+        super().cleanup_headers()
+        headers: Any = getattr(self, "headers", None)
+        if headers is not None and "Content-Length" not in headers:
+            headers["Connection"] = "close"
+            self.request_handler.close_connection = True
+
+
 class _Handler(WSGIRequestHandler):
     server: _Server
+    protocol_version = "HTTP/1.1"
+    timeout = KEEPALIVE_SECONDS
+    """An idle kept-alive connection (or a stalled client) is dropped after this long."""
+    wbufsize = 64 * 1024
+    """An answer leaves in one flush per request: wsgiref writes the status line, the headers
+    and the body separately, and small writes on a kept-alive connection would otherwise wait
+    for the client's delayed ACK (Nagle)."""
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.client_address[0], *args)
 
     def handle(self) -> None:
-        self.raw_requestline = self.rfile.readline(65537)
+        """Requests on this connection until the client or a fault closes it."""
+        self.close_connection = False
+        while not self.close_connection:
+            self.handle_one_request()
+            try:
+                self.wfile.flush()
+            except OSError:  # the client went away (or a reset closed the socket)
+                self.close_connection = True
+
+    def handle_one_request(self) -> None:
+        try:
+            self.raw_requestline = self.rfile.readline(65537)
+        except (TimeoutError, ConnectionResetError):
+            self.close_connection = True
+            return
+        if not self.raw_requestline:  # the client closed its kept-alive connection
+            self.close_connection = True
+            return
         if len(self.raw_requestline) > 65536:
             self.send_error(414)
+            self.close_connection = True
             return
         if not self.parse_request():
+            self.close_connection = True
             return
         path = self.path.split("?", 1)[0]
         if path.rstrip("/") == ADMIN_PATH:
@@ -86,13 +132,15 @@ class _Handler(WSGIRequestHandler):
         app = self.server.get_app()
         assert app is not None
         wfile: Any = self.wfile
-        handler = ServerHandler(
+        handler = _ServerHandler(
             self.rfile, wfile, self.get_stderr(), self.get_environ(), multithread=True
         )
-        handler.request_handler = self  # type: ignore[attr-defined]
+        handler.request_handler = self
         # a client that gave up (its timeout) leaves nothing to answer
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        try:
             handler.run(app)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
     def _reset(self) -> None:
         """Abort with a TCP RST: SO_LINGER on, zero seconds, then close."""
@@ -128,6 +176,7 @@ class _Handler(WSGIRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+        self.wfile.flush()
 
 
 @dataclass

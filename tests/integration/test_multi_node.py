@@ -56,7 +56,9 @@ def test_two_nodes_share_work_and_survive_a_kill(tmp_path: Path, postgres_schema
     nodes = [
         GatewayNode(
             name, shared, sim.url, GW_SYSTEM, "gw-secret", database_dsn=postgres_schema,
-            relay={"relay_lease_seconds": LEASE_SECONDS},
+            # one send at a time: with 1.5 s sends the outbox keeps a backlog, so node A is
+            # still holding a lease when the senders finish and it is killed
+            relay={"relay_lease_seconds": LEASE_SECONDS, "relay_concurrency": 1},
         )
         for name in ("node-a", "node-b")
     ]

@@ -22,8 +22,10 @@ from gateway.edxml.writer import package_bytes
 from gateway.errors import InvalidPackage
 from gateway.exchange import Exchange
 from gateway.relay.connector import (
+    OutboundPackage,
     PermanentRelayError,
     RemoteAgency,
+    SendResult,
     TransientRelayError,
     UpstreamSettings,
 )
@@ -113,7 +115,9 @@ def _worker(
     *upstreams: ScriptedUpstream,
     owner: str = "node-a",
     seed: float = 0.5,
+    concurrency: int = 1,
 ) -> RelayWorker:
+    """One send at a time unless asked: the scripted failures then hit items in claim order."""
     return RelayWorker(
         exchange.settings,
         store,
@@ -122,6 +126,7 @@ def _worker(
         owner=owner,
         clock=clock,
         rand=lambda: seed,
+        concurrency=concurrency,
     )
 
 
@@ -352,6 +357,73 @@ def test_revoke_and_status_never_overtake_their_document(
         original.package_id,
         revoked.package_id,
     ]
+
+
+class _OverlapUpstream(ScriptedUpstream):
+    """Records which packages are in flight together; the first two sends wait for each other
+    (a barrier), so a worker that never overlaps sends fails instead of passing by luck."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.barrier = threading.Barrier(2, timeout=20)
+        self.in_flight: set[str] = set()
+        self.together: list[set[str]] = []
+        self.calls = 0
+
+    def send(self, package: OutboundPackage) -> SendResult:
+        with self.lock:
+            self.calls += 1
+            first_two = self.calls <= 2
+            self.in_flight.add(package.package_id)
+            self.together.append(set(self.in_flight))
+        try:
+            if first_two:
+                self.barrier.wait()
+            return super().send(package)
+        finally:
+            with self.lock:
+                self.in_flight.discard(package.package_id)
+
+
+def test_concurrent_sends_overlap_but_never_for_the_same_document(
+    exchange: Exchange, store: SqlStore, clock: Clock
+) -> None:
+    upstream = _OverlapUpstream()
+    original = exchange.send_document(SENDER, _document(exchange, EXT1, number="7"))
+    base = read_package(_document(exchange, EXT1, number="8"), exchange.blobs)
+    revoke = replace(
+        base,
+        trace=replace(
+            base.trace,  # type: ignore[union-attr]
+            business=Business(
+                document_id=f"{SENDER},2024/03/05,7/VPCP-TTĐT",
+                doc_type=BusinessDocType.REVOKE,
+                reason="Thu hồi",
+                paper="0",
+            ),
+        ),
+    )
+    revoked = exchange.send_document(SENDER, package_bytes(revoke, exchange.blobs))
+    others = [
+        exchange.send_document(SENDER, _document(exchange, EXT1, number=str(20 + n)))
+        for n in range(6)
+    ]
+    worker = _worker(exchange, store, clock, upstream, concurrency=4)
+    try:
+        rounds = [worker.run_once() for _ in range(3)]
+    finally:
+        worker.close()
+    assert sum(r.sent for r in rounds) == 8 and rounds[0].sent == 7  # the revoke waited a step
+    order = [s.package_id for s in upstream.sent]
+    assert sorted(order) == sorted(
+        [original.package_id, revoked.package_id, *(o.package_id for o in others)]
+    )
+    assert order.index(original.package_id) < order.index(revoked.package_id)
+    assert max(len(group) for group in upstream.together) >= 2  # sends did overlap
+    assert not any(
+        {original.package_id, revoked.package_id} <= group for group in upstream.together
+    )
+    assert store.outbox_counts() == {"sent": 8}
 
 
 def test_expired_lease_is_taken_over_and_the_late_outcome_discarded(
