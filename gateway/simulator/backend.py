@@ -19,22 +19,16 @@ import datetime as dt
 import json
 import secrets
 from collections.abc import Mapping
-from pathlib import Path
 from typing import BinaryIO
 
-from lxml import etree
-
-from gateway.security.xml import pull_parser
 from gateway.simulator.faults import FaultPlan
 from gateway.simulator.store import SimulatorStore, now_micros
 from gateway.vxp import wire
+from gateway.vxp.peek import peek_header
 from gateway.vxp.server import Upload, VxpRefusal
 from gateway.vxp.wire import AgencyRecord, MessageType, ReceivedItem, SentItem
 
 _MAX_DEPTH = 8
-_HEADER_LIMIT = 16 * 1024 * 1024
-_HEADER_CHUNK = 4096
-"""Small reads: the parse stops soon after MessageHeader, long before the attachments."""
 
 
 def new_doc_id() -> str:
@@ -45,40 +39,6 @@ def new_doc_id() -> str:
 def _time(micros: int) -> str:
     moment = dt.datetime.fromtimestamp(micros / 1e6)
     return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def header_recipients(path: Path, message_type: MessageType) -> tuple[str, ...]:
-    """The recipients named in the edXML header (``To`` for a document, ``ResponseFor`` for a
-    status), read incrementally up to the end of MessageHeader. Not XML or not edXML → refusal."""
-    parser = pull_parser()
-    wanted = "To" if message_type == "edoc" else "ResponseFor"
-    found: list[str] = []
-    stack: list[str] = []
-    read = 0
-    try:
-        with path.open("rb") as handle:
-            while chunk := handle.read(_HEADER_CHUNK):
-                read += len(chunk)
-                parser.feed(chunk)
-                for event, element in parser.read_events():
-                    assert isinstance(element, etree._Element)
-                    name = etree.QName(element).localname
-                    if event == "start":
-                        if not stack and name != "edXML":
-                            raise VxpRefusal(wire.INVALID_FILE, f"root is {name}, not edXML")
-                        stack.append(name)
-                        continue
-                    stack.pop()
-                    if name == "OrganId" and stack and stack[-1] == wanted:
-                        if element.text and element.text.strip():
-                            found.append(element.text.strip())
-                    elif name == "MessageHeader":
-                        return tuple(dict.fromkeys(found))
-                if read > _HEADER_LIMIT:
-                    break
-    except etree.XMLSyntaxError as exc:
-        raise VxpRefusal(wire.INVALID_FILE, f"File khong hop le (not XML): {exc}") from None
-    raise VxpRefusal(wire.INVALID_FILE, "File khong hop le: no edXML MessageHeader")
 
 
 class SimulatorBackend:
@@ -165,7 +125,7 @@ class SimulatorBackend:
                 wire.SENDER_NOT_REGISTERED,
                 f"Don vi gui {upload.from_code} khong dung voi ma da dang ky: {caller}",
             )
-        named = header_recipients(upload.path, upload.message_type)
+        named = peek_header(upload.path).recipients(upload.message_type)
         recipients = upload.to_codes or named
         if not recipients:
             raise VxpRefusal(wire.UNKNOWN_RECEIVER, "Khong co don vi nhan (no recipient)")

@@ -27,10 +27,7 @@ gateway's own error code in ``ErrorDesc``; nothing is stored for a refused reque
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import BinaryIO
-
-from lxml import etree
 
 from gateway.config import Settings
 from gateway.edxml.agency import AgencyCodeForm, parse_agency_code
@@ -46,16 +43,15 @@ from gateway.errors import (
 )
 from gateway.exchange import Exchange
 from gateway.security.credentials import MasterKeyError
-from gateway.security.xml import pull_parser
 from gateway.store.base import from_micros
 from gateway.store.delegation_sql import SentRow
 from gateway.vxp import wire
+from gateway.vxp.peek import peek_header
 from gateway.vxp.server import Upload, VxpApp, VxpRefusal
 from gateway.vxp.wire import AgencyRecord, MessageType, ReceivedItem, SentItem
 
 PREFIX = "/vxp"
 _KIND: dict[str, str] = {"edoc": "document", "status": "status"}
-_HEADER_LIMIT = 16 * 1024 * 1024
 _RECIPIENT_CODE = "R.MessageHeader.To.OrganId"
 
 
@@ -98,46 +94,6 @@ def _refusal(exc: GatewayError) -> VxpRefusal:
     return VxpRefusal(code, f"{exc.code}{where}: {exc.message}")
 
 
-def peek_header(path: Path) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
-    """From/OrganId, the To OrganIds and the ResponseFor OrganIds of an edXML file, read
-    incrementally up to the end of MessageHeader (the exchange reads the whole package later)."""
-    parser = pull_parser()
-    sender = ""
-    to: list[str] = []
-    response_for: list[str] = []
-    stack: list[str] = []
-    read = 0
-    try:
-        with path.open("rb") as handle:
-            while chunk := handle.read(1 << 16):
-                read += len(chunk)
-                parser.feed(chunk)
-                for event, element in parser.read_events():
-                    assert isinstance(element, etree._Element)
-                    name = etree.QName(element).localname
-                    if event == "start":
-                        if not stack and name != "edXML":
-                            raise VxpRefusal(wire.INVALID_FILE, f"root is {name}, not edXML")
-                        stack.append(name)
-                        continue
-                    stack.pop()
-                    text = (element.text or "").strip()
-                    if name == "OrganId" and stack and text and "MessageHeader" in stack:
-                        if stack[-1] == "From" and stack[-2] == "MessageHeader":
-                            sender = text
-                        elif stack[-1] == "To":
-                            to.append(text)
-                        elif stack[-1] == "ResponseFor":
-                            response_for.append(text)
-                    elif name == "MessageHeader":
-                        return sender, tuple(to), tuple(response_for)
-                if read > _HEADER_LIMIT:
-                    break
-    except etree.XMLSyntaxError as exc:
-        raise VxpRefusal(wire.INVALID_FILE, f"File khong hop le (not XML): {exc}") from None
-    raise VxpRefusal(wire.INVALID_FILE, "File khong hop le: no edXML MessageHeader")
-
-
 class ExchangeBackend:
     """A :class:`gateway.vxp.server.VxpBackend` over the gateway's exchange."""
 
@@ -159,7 +115,8 @@ class ExchangeBackend:
                 f"Don vi gui {upload.from_code} khong dung voi ma da dang ky: {caller} "
                 f"(from must be {caller} or an agency registered under it)",
             )
-        sender, to, response_for = peek_header(upload.path)
+        codes = peek_header(upload.path)
+        sender, to, response_for = codes.sender, codes.to, codes.response_for
         if sender != upload.from_code:
             raise VxpRefusal(
                 wire.SENDER_NOT_REGISTERED,
