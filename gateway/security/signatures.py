@@ -48,6 +48,7 @@ from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from gateway.edxml.namespaces import QCVN, XMLDSIG, local_name, namespace_of
 from gateway.errors import FaultSide, GatewayError, UnusableInput
+from gateway.security.xml import pull_parser
 
 ENVELOPED_SIGNATURE = SignatureConstructionMethod.enveloped.value
 """The transform that removes the Signature element itself before digesting the document."""
@@ -254,6 +255,47 @@ class _NotNamespaceWellFormed(Exception):
     """The XML is well-formed but uses undeclared prefixes, so its canonical form is undefined."""
 
 
+DOM_LIMIT = 16 * 1024 * 1024
+"""Files larger than this are first scanned by streaming: the check builds a DOM of the whole
+document (several times its size in memory), which an unsigned package does not need."""
+
+
+def _unsigned_large_file(path: Path) -> bool:
+    """True for a file over :data:`DOM_LIMIT` whose envelope holds no signature element.
+
+    Reads only up to the end of ``edXMLEnvelope`` (the attachments follow it), so a 500 MB
+    package costs a few kilobytes here. Anything unusual (no envelope, a parse error, a
+    signature-like element) answers False and the caller takes the full path, which reports it.
+    """
+    try:
+        if path.stat().st_size <= DOM_LIMIT:
+            return False
+        parser = pull_parser()
+        with path.open("rb") as handle:
+            head = handle.read(1 << 16)
+            start = head.find(b"<")
+            if start == -1 or b"<!DOCTYPE" in head:
+                return False
+            chunk = head[start:]
+            while chunk:
+                parser.feed(chunk)
+                for event, element in parser.read_events():
+                    assert isinstance(element, etree._Element)
+                    if not isinstance(element.tag, str):
+                        continue
+                    name = local_name(element.tag)
+                    if event == "start" and name in _SIGNATURE_NAMES:
+                        return False
+                    if event == "end" and name == "edXMLEnvelope":
+                        return True
+                    if event == "start" and name == "AttachmentEncoded":
+                        return True
+                chunk = handle.read(1 << 16)
+    except (OSError, etree.XMLSyntaxError):
+        return False
+    return False
+
+
 def _load(source: bytes | str | os.PathLike[str]) -> bytes:
     if isinstance(source, bytes):
         return source
@@ -400,6 +442,8 @@ def verify_package(
         raise ValueError("'at' must be timezone-aware")
     checked_at = (at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     base = SignatureResult(SignatureStatus.ABSENT, "", checked_at)
+    if not isinstance(source, bytes) and _unsigned_large_file(Path(source)):
+        return replace(base, reason="the package carries no signature")
     data = _strip_leading_junk(_load(source))
     try:
         root = _parse(data)

@@ -865,3 +865,36 @@ def test_twenty_megabyte_package_signs_and_verifies(
     assert verify_package(signed).status is SignatureStatus.VALID
     tampered = _attachment_byte_changed(signed)
     assert verify_package(tampered).status is SignatureStatus.INVALID
+
+
+def test_large_unsigned_file_is_judged_from_its_envelope_without_loading_it(
+    make_document: Callable[..., DocumentPackage],
+    blob_store: FileBlobStore,
+    key: SigningKey,
+    tmp_path: Path,
+) -> None:
+    """Over DOM_LIMIT, a file whose envelope holds no signature is not read whole: the verdict
+    costs a few kilobytes, not a DOM of the package (a 200 MB upload grew a worker by 538 MB)."""
+    import tracemalloc
+
+    from gateway.security.signatures import DOM_LIMIT
+
+    data = package_bytes(make_document(os.urandom(DOM_LIMIT)), blob_store)
+    assert len(data) > DOM_LIMIT
+    unsigned = tmp_path / "unsigned.edxml"
+    unsigned.write_bytes(b"1212" + data)  # VPCP's junk prefix is skipped as on the full path
+    del data
+    tracemalloc.start()
+    try:
+        result = verify_package(unsigned)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.status is SignatureStatus.ABSENT
+    assert result.reason == "the package carries no signature"
+    assert peak < 2 << 20, f"{peak} bytes held to judge an unsigned file"
+
+    # A signed file of the same size still takes the full check.
+    signed = tmp_path / "signed.edxml"
+    signed.write_bytes(sign_package(unsigned.read_bytes()[4:], key))
+    assert verify_package(signed).status is SignatureStatus.VALID
