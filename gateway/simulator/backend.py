@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import secrets
 from collections.abc import Mapping
@@ -34,11 +33,6 @@ _MAX_DEPTH = 8
 def new_doc_id() -> str:
     """A Mongo-style 24-hex id, the shape the axis gives."""
     return secrets.token_hex(12)
-
-
-def _time(micros: int) -> str:
-    moment = dt.datetime.fromtimestamp(micros / 1e6)
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
 class SimulatorBackend:
@@ -186,8 +180,8 @@ class SimulatorBackend:
                 status=row["status"],
                 status_desc=row["status_desc"],
                 service_type=row["service_type"],
-                created_time=_time(row["created"]),
-                updated_time=_time(row["updated"]),
+                created_time=wire.axis_time(row["created"]),
+                updated_time=wire.axis_time(row["updated"]),
                 content_sha256=row["sha256"],
                 content_length=row["size"],
             )
@@ -242,8 +236,8 @@ class SimulatorBackend:
                         from_code=row["from_code"],
                         to_code=code,
                         message_type=row["message_type"],
-                        sent_time=_time(row["sent"]),
-                        received_time=_time(row["updated"]) if final else "",
+                        sent_time=wire.axis_time(row["sent"]),
+                        received_time=wire.axis_time(row["updated"]) if final else "",
                         send_status="done",
                         send_status_desc="Da chuyen den truc (delivered to the recipient's list)",
                         receive_status=row["status"],

@@ -31,7 +31,6 @@ from typing import BinaryIO
 
 from gateway.config import Settings
 from gateway.edxml.agency import AgencyCodeForm, parse_agency_code
-from gateway.edxml.dates import ICT
 from gateway.errors import (
     BadRequest,
     GatewayError,
@@ -43,7 +42,6 @@ from gateway.errors import (
 )
 from gateway.exchange import Exchange
 from gateway.security.credentials import MasterKeyError
-from gateway.store.base import from_micros
 from gateway.store.delegation_sql import SentRow
 from gateway.vxp import wire
 from gateway.vxp.peek import peek_header
@@ -60,12 +58,6 @@ def make_vxp_app(exchange: Exchange, settings: Settings) -> VxpApp:
     directory, so an accepted package is linked into the store, not copied)."""
     del settings  # the exchange carries the settings; kept for the mount's uniform signature
     return VxpApp(ExchangeBackend(exchange), spool_dir=exchange.blobs.tmp_dir)
-
-
-def _time(micros: int) -> str:
-    if not micros:
-        return ""
-    return from_micros(micros).astimezone(ICT).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _refusal(exc: GatewayError) -> VxpRefusal:
@@ -170,8 +162,8 @@ class ExchangeBackend:
                     to_codes=tuple(recipient for recipient, _, _ in boxes),
                     status="processing" if processing else "initial",
                     status_desc=processing[0] if processing else "",
-                    created_time=_time(package.received_at),
-                    updated_time=_time(package.received_at),
+                    created_time=wire.axis_time(package.received_at),
+                    updated_time=wire.axis_time(package.received_at),
                 )
             )
         return items
@@ -278,7 +270,7 @@ def _sent_item(row: SentRow, message_type: str) -> SentItem:
             "failed": "fail",
         }.get(row.state, row.state)
         receive_desc = row.reason
-        received = _time(row.updated_at) if row.state != "pending" else ""
+        received = wire.axis_time(row.updated_at) if row.state != "pending" else ""
         receiver_doc_id = row.package.package_id
     else:
         send = {
@@ -293,7 +285,7 @@ def _sent_item(row: SentRow, message_type: str) -> SentItem:
         from_code=row.package.sender,
         to_code=row.recipient,
         message_type=message_type,
-        sent_time=_time(row.package.received_at),
+        sent_time=wire.axis_time(row.package.received_at),
         received_time=received,
         send_status=send[0],
         send_status_desc=send[1],

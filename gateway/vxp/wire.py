@@ -4,9 +4,12 @@ both sides spell every field the same way."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from gateway.edxml.dates import ICT
 
 OPERATIONS = (
     "sendEdoc",
@@ -271,3 +274,11 @@ def codes(value: Any) -> tuple[str, ...]:
             raise ValueError(f"'to' holds a non-code item {item!r}")
         out.append(code.strip())
     return tuple(out)
+
+
+def axis_time(micros: int) -> str:
+    """A time in the lists' ``yyyy-MM-dd HH:mm:ss`` form, in Vietnam's time (ICT); empty for 0."""
+    if not micros:
+        return ""
+    moment = dt.datetime.fromtimestamp(micros / 1_000_000, dt.UTC).astimezone(ICT)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
