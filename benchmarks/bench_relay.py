@@ -47,11 +47,10 @@ from bench_soap import (  # noqa: E402
     send_document_request,
 )
 
-from gateway.config import load_settings  # noqa: E402
+from gateway.config import UpstreamSettings, load_settings  # noqa: E402
 from gateway.edxml.model import DocumentPackage  # noqa: E402
 from gateway.edxml.reader import read_package  # noqa: E402
 from gateway.edxml.writer import write_package  # noqa: E402
-from gateway.relay.connector import UpstreamSettings  # noqa: E402
 from gateway.relay.connectors.vxp import VxpConnector  # noqa: E402
 from gateway.store import open_store  # noqa: E402
 from gateway.store.blobs import FileBlobStore  # noqa: E402

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,10 @@ def main() -> None:
     parser.add_argument("action", choices=("send", "receive", "traces"))
     parser.add_argument("--url", default="http://127.0.0.1:8080/soap/v1")
     parser.add_argument("--config", default="examples/province.toml")
+    parser.add_argument(
+        "--expect", type=int, default=3, help="traces: wait until this many statuses are back"
+    )
+    parser.add_argument("--wait", type=float, default=60.0, help="traces: seconds to wait")
     args = parser.parse_args()
     if args.action == "send":
         receipt = client(args.url, args.config, SENDER).SendDocument(DOCUMENT.read_bytes())
@@ -55,7 +60,12 @@ def main() -> None:
             print("  confirmed: STATUS 01 goes back to the sender")
     else:
         sender = client(args.url, args.config, SENDER)
-        for trace in sender.GetTraces(DOCUMENT_ID, None, None) or []:
+        deadline = time.monotonic() + args.wait
+        while len(traces := sender.GetTraces(DOCUMENT_ID, None, None) or []) < args.expect:
+            if time.monotonic() >= deadline:
+                break  # print what came back: the missing ones say where to look
+            time.sleep(0.5)  # statuses from upstream come back through the relay's poller
+        for trace in traces:
             print(f"STATUS {trace.statusCode} from {trace.fromAgency}: {trace.description}")
 
 

@@ -12,7 +12,9 @@ import argparse
 import datetime as dt
 import hashlib
 import io
+import time
 
+from gateway.config import UpstreamSettings
 from gateway.edxml.enums import StatusCode
 from gateway.edxml.model import (
     DocumentPackage,
@@ -24,7 +26,7 @@ from gateway.edxml.model import (
 )
 from gateway.edxml.reader import read_package
 from gateway.edxml.writer import package_bytes
-from gateway.relay.connector import OutboundPackage, UpstreamSettings
+from gateway.relay.connector import OutboundPackage
 from gateway.relay.connectors.vxp import VxpConnector
 from gateway.store.blobs import FileBlobStore
 from gateway.vxp.wire import AgencyRecord
@@ -67,6 +69,9 @@ def main() -> None:
     parser.add_argument("--endpoint", default="http://127.0.0.1:8480/XrdAdapter/adapter")
     parser.add_argument("--system", default="00.41.W00")
     parser.add_argument("--secret", default="centre-secret")
+    parser.add_argument(
+        "--wait", type=float, default=60.0, help="answer: seconds to wait for a document"
+    )
     args = parser.parse_args()
     axis = VxpConnector(
         UpstreamSettings(
@@ -79,7 +84,12 @@ def main() -> None:
             axis.register_agency(AgencyRecord(AGENCY.organ_id, AGENCY.organ_name, args.system))
             print(f"{AGENCY.organ_id} registered under {args.system}")
             return
-        for item in axis.list_inbound("document", 100):
+        deadline = time.monotonic() + args.wait
+        while not (items := axis.list_inbound("document", 100)):
+            if time.monotonic() >= deadline:
+                raise SystemExit(f"no document arrived within {args.wait:g} s")
+            time.sleep(0.5)  # the province's relay has not sent it yet
+        for item in items:
             into = io.BytesIO()
             axis.fetch(item, into)
             document = read_package(into.getvalue(), FileBlobStore(_scratch(), durable=False))

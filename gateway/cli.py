@@ -11,7 +11,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import re
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -20,25 +19,27 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
-from gateway import __version__
+from gateway import __version__, instruments, logs
+from gateway.admin.commands import register as register_admin
+from gateway.admin.commands import register_agency_import
 from gateway.audit.chain import AuditRecord
 from gateway.audit.chain import export as export_audit
 from gateway.audit.chain import verify as verify_audit
 from gateway.config import Settings, describe, load_settings
 from gateway.conformance.cli import register as register_conformance
 from gateway.edxml.model import DocumentPackage, Package
+from gateway.edxml.names import safe_file_name
 from gateway.edxml.reader import read_package
 from gateway.edxml.summary import summarize
 from gateway.edxml.validate import validate
 from gateway.edxml.writer import write_package
-from gateway.errors import Finding, GatewayError
+from gateway.errors import ConfigError, Finding, GatewayError
 from gateway.relay.commands import register as register_relay
 from gateway.relay.commands import start_relay_process, stop_relay_process
-from gateway.security.credentials import Credentials, load_master_key
+from gateway.security.credentials import Credentials, master_key_of
 from gateway.soap.wsdl_export import register as register_wsdl
-from gateway.store import open_store
+from gateway.store import Store, open_blobs, open_store
 from gateway.store.blobs import FileBlobStore
-from gateway.store.sql import SqlStore
 
 EXIT_OK, EXIT_INVALID, EXIT_UNUSABLE = 0, 1, 2
 _PROGRESS_MIN_FILES = 5
@@ -153,6 +154,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         if result.package is None:
             return EXIT_UNUSABLE
         summary = summarize(result.package)
+        summary["signature"] = _signature_verdict(args.file)
         summary["validation"] = [f.as_dict() for f in result.findings]
         if args.json:
             json.dump(summary, sys.stdout, ensure_ascii=False, indent=2)
@@ -160,6 +162,23 @@ def cmd_show(args: argparse.Namespace) -> int:
         else:
             _print_summary(summary, result)
         return result.exit_code
+
+
+def _signature_verdict(path: str) -> dict[str, str]:
+    """The envelope signature's verdict on the file's bytes as they are (no trust store here:
+    a signature that verifies says so, and that its certificate was not judged)."""
+    from gateway.security.signatures import SignatureStatus, verify_package
+
+    result = verify_package(path)
+    verdict = {"status": result.status.value, "reason": result.reason}
+    if result.status is SignatureStatus.VALID:
+        verdict["reason"] += (
+            "; the signer's certificate was not checked against a trust store "
+            "(the gateway does that on arrival)"
+        )
+    if result.certificate_subject:
+        verdict["signer"] = result.certificate_subject
+    return verdict
 
 
 def _print_summary(summary: dict[str, Any], result: _Result) -> None:
@@ -215,15 +234,6 @@ def cmd_normalize(args: argparse.Namespace) -> int:
         return result.exit_code
 
 
-_UNSAFE_NAME = re.compile(r'[\x00-\x1f<>:"/\\|?*]')
-
-
-def safe_file_name(name: str, fallback: str) -> str:
-    """A file name that cannot leave the target directory or break common filesystems."""
-    cleaned = _UNSAFE_NAME.sub("_", name).strip().strip(".")
-    return cleaned[:200] or fallback
-
-
 def cmd_extract(args: argparse.Namespace) -> int:
     directory = Path(args.directory)
     with _scratch_store() as store:
@@ -232,8 +242,12 @@ def cmd_extract(args: argparse.Namespace) -> int:
         if pkg is None:
             return EXIT_UNUSABLE
         if not isinstance(pkg, DocumentPackage):
-            print(f"{args.file} is a status package: it has no attachments", file=sys.stderr)
-            return result.exit_code
+            print(
+                f"{args.file} is a status package: it has no attachments (exit "
+                f"{EXIT_INVALID}: nothing to extract)",
+                file=sys.stderr,
+            )
+            return EXIT_INVALID
         if (
             any(
                 f.is_error and f.code.startswith(("M.Attachment", "N.Attachment"))
@@ -242,7 +256,11 @@ def cmd_extract(args: argparse.Namespace) -> int:
             and not args.force
         ):
             _print_result(result, sys.stderr, quiet=True)
-            print("nothing extracted: attachment content is damaged (use --force)", file=sys.stderr)
+            print(
+                f"exit {EXIT_INVALID}: nothing extracted: attachment content is damaged "
+                "(use --force to extract it anyway)",
+                file=sys.stderr,
+            )
             return EXIT_INVALID
         directory.mkdir(parents=True, exist_ok=True)
         used: set[str] = set()
@@ -262,6 +280,17 @@ def cmd_extract(args: argparse.Namespace) -> int:
             note = " (unwrapped from zip)" if attachment.unwrapped_from_zip else ""
             size, kind = attachment.file.size, attachment.file_kind
             print(f"{directory / candidate}  {size} bytes  {kind}{note}")
+        if not pkg.attachments:
+            print(f"{args.file} has no attachments: nothing extracted", file=sys.stderr)
+        if result.exit_code != EXIT_OK:
+            errors = [f for f in result.findings if f.is_error]
+            print(
+                f"exit {result.exit_code}: {len(pkg.attachments)} attachment(s) extracted, but "
+                f"the package is invalid ({len(errors)} error(s)):",
+                file=sys.stderr,
+            )
+            for finding in errors:
+                print(f"    {finding}", file=sys.stderr)
         return result.exit_code
 
 
@@ -285,14 +314,28 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    for name, value in describe(settings).items():
+    from gateway.configcheck import check_configuration, render
+
+    report = check_configuration(getattr(args, "config", None), offline=args.offline)
+    if not report.ok:
+        for problem in report.problems:
+            print(f"error: {render(problem)}", file=sys.stderr)
+        count = len(report.problems)
+        print(f"{count} problem{'s' if count > 1 else ''} in the configuration", file=sys.stderr)
+        return EXIT_UNUSABLE
+    for name, value in describe(report.settings).items():
         print(f"{name} = {value}")
-    print("configuration OK")
+    checked = "files" if args.offline else "files, database and upstreams"
+    print(f"configuration OK ({checked} checked)")
     return EXIT_OK
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """Migrate the database and prepare the data directory (master key, signing key, blob
+    store): the one command that creates state, so ``health`` never has to."""
+    from gateway.security.keys import signing_material
+    from gateway.store import open_blobs
+
     settings = _settings(args)
     store = open_store(settings)  # migrates
     try:
@@ -300,15 +343,62 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
         print(f"database schema at version {store.schema_version()} ({engine})")
     finally:
         store.close()
+    master_key_of(settings)  # a key file is made when no master_key is configured
+    key_file, _certificate = signing_material(settings)
+    blobs = open_blobs(settings)
+    key = "master_key (configured)" if settings.master_key else str(settings.key_file)
+    print(f"master key {key}; signing key {key_file}; blobs in {blobs.location}")
     return EXIT_OK
 
 
-def _credentials(settings: Settings) -> tuple[Credentials, SqlStore]:
+def cmd_db_migrate_blobs(args: argparse.Namespace) -> int:
+    """Copy every blob into the backend ``--to`` names (resumable: run it again after a stop)."""
+    from gateway.store.blobmove import MoveReport, move_blobs
+    from gateway.store.blobs_pg import PostgresBlobStore
+
+    settings = _settings(args)
+    if not settings.uses_postgres:
+        print(
+            "error: N.Config.database_dsn: db migrate-blobs moves blobs between files and "
+            "PostgreSQL: set database_dsn (a postgresql:// URL) first",
+            file=sys.stderr,
+        )
+        return EXIT_UNUSABLE
+    open_store(settings).close()  # migrates: the blob tables exist
+    files = FileBlobStore(settings.blob_dir, durable=True)
+    database = PostgresBlobStore(settings.database_dsn, settings.scratch_dir)
+    source, target = (files, database) if args.to == "postgres" else (database, files)
+
+    def progress(report: MoveReport) -> None:
+        if report.copied % 1000 == 0:
+            print(f"... {report.copied} copied ({report.bytes_copied} bytes)", flush=True)
+
+    try:
+        report = move_blobs(source, target, source.digests(), progress)
+    finally:
+        database.close()
+    print(
+        f"{report.copied} blob(s) copied ({report.bytes_copied} bytes), "
+        f"{report.already_there} already in {target.location}; "
+        f'now set blob_backend = "{args.to}" (the blobs in {source.location} are untouched)'
+    )
+    return EXIT_OK
+
+
+def cmd_config_new_master_key(args: argparse.Namespace) -> int:
+    """Print a fresh master key: give the same one to every node (``master_key``)."""
+    from gateway.security.credentials import new_master_key
+
+    print(new_master_key())
+    return EXIT_OK
+
+
+def _credentials(settings: Settings) -> tuple[Credentials, Store]:
     store = open_store(settings)
     return (
         Credentials(
             store,
-            load_master_key(settings.key_file),
+            master_key_of(settings),
             replay_window=dt.timedelta(seconds=settings.replay_window_seconds),
             password_text_allowed=settings.password_text_allowed,
         ),
@@ -323,9 +413,9 @@ def cmd_agencies(args: argparse.Namespace) -> int:
     try:
         if args.agencies_command == "add":
             record, secret = credentials.add_agency(
-                args.code, args.name, args.email, now, parent=args.parent
+                args.code, args.name, args.email, now, parent=args.parent, system=args.system
             )
-            print(f"added {record.code} ({record.name})")
+            print(f"added {'system ' if args.system else ''}{record.code} ({record.name})")
             if record.parent:
                 print(f"registered under {record.parent}, which may act for it")
             print(f"secret: {secret}")
@@ -365,11 +455,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.public_url == Settings().public_url:  # not configured: where we listen
         host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
         settings = replace(settings, public_url=f"http://{host}:{settings.port}")
+    _check_port_free(settings.host, settings.port)  # before the banner and its credentials
+    # Before anything is counted: workers and the relay child share one metrics directory.
+    instruments.use_directory(settings.data_dir / "metrics")
+    logs.configure(settings.log_format, settings.log_level)
     open_store(settings).close()  # migrate once, before workers start
     if args.demo:
         print(demo_instructions(settings, seed_demo(settings)), flush=True)
     # One command runs everything: the relay is its own process (its loop never blocks a worker).
-    relay = start_relay_process(args.config) if settings.upstreams else None
+    relay = (
+        start_relay_process(args.config)
+        if (settings.upstreams or settings.retention_enabled) and not args.no_relay
+        else None
+    )
     try:
         serve(settings, single_process=args.single_process)
     finally:
@@ -378,7 +476,60 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _audit_log(store: SqlStore) -> Iterator[AuditRecord]:
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse to start when something already listens on ``host:port`` (the same test the
+    server's own bind makes, with SO_REUSEADDR as gunicorn and waitress set it)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise ConfigError("R.Config.host", f"host {host!r} cannot be resolved: {exc}") from None
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ConfigError(
+                "R.Config.port",
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}): another program "
+                "(another gateway?) uses that port; stop it or choose --port",
+            ) from None
+
+
+def cmd_wait_ready(args: argparse.Namespace) -> int:
+    """Wait until every URL answers HTTP (any status below 500), for scripts that start a
+    server in the background (``serve &``, ``simulate-axis &``) and then use it."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + args.timeout
+    for url in args.urls:
+        last = "no answer yet"
+        while True:
+            try:
+                answer = httpx.get(url, timeout=5.0)
+                if answer.status_code < 500:
+                    break
+                last = f"HTTP {answer.status_code}"
+            except httpx.HTTPError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            if time.monotonic() >= deadline:
+                print(
+                    f"error: {url} is not ready after {args.timeout:g} s ({last})", file=sys.stderr
+                )
+                return EXIT_INVALID
+            time.sleep(0.2)
+        if not args.quiet:
+            print(f"ready: {url}")
+    return EXIT_OK
+
+
+def _audit_log(store: Store) -> Iterator[AuditRecord]:
     """The whole audit log in order, read a page at a time."""
     after = 0
     while page := store.audit_records(after, 5000):
@@ -424,6 +575,35 @@ def cmd_health(args: argparse.Namespace) -> int:
     return EXIT_OK if health.ok else EXIT_INVALID
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from gateway.admin.backup import backup
+
+    manifest = backup(_settings(args), Path(args.output))
+    blobs = sum(1 for name in manifest.files if name.startswith("blobs/"))
+    print(
+        f"wrote {args.output}: {manifest.packages} package(s), {blobs} blob(s), "
+        f"{manifest.audit_records} audit record(s), schema {manifest.schema_version}"
+    )
+    print(f"audit anchor {manifest.audit_anchor or '-'}")
+    print("the file holds the master key: keep it where only operators can read it")
+    return EXIT_OK
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from gateway.admin.backup import restore
+
+    settings = _settings(args)
+    report = restore(Path(args.archive), settings)
+    manifest = report.manifest
+    print(
+        f"restored into {settings.data_dir}: {manifest.packages} package(s), {report.blobs} "
+        f"blob(s), {report.audit_records} audit record(s) verified (backup of "
+        f"{manifest.created_at}, schema {manifest.schema_version})"
+    )
+    print("run `edoc-gateway db upgrade` if this release is newer than the backup's")
+    return EXIT_OK
+
+
 def _since(text: str) -> dt.datetime:
     """``2024-03-05`` or ``2024-03-05T10:00:00+07:00``; without an offset, UTC."""
     try:
@@ -431,6 +611,31 @@ def _since(text: str) -> dt.datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 date or time") from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def cmd_packages_purge(args: argparse.Namespace) -> int:
+    """``packages purge [--dry-run]``: the retention policy applied once, now."""
+    from gateway.store.retention import now_micros, run_retention
+
+    settings = _settings(args)
+    if not settings.retention_enabled:
+        print(
+            "nothing to purge: set retention_document_days or retention_status_days "
+            "(unreferenced blobs are still collected)"
+        )
+    # No lease: a run beside a node's periodic job is safe (each batch re-checks its packages
+    # under lock, the collectors put back what they find staged), only redundant.
+    store = open_store(settings)
+    blobs = open_blobs(settings)
+    try:
+        report = run_retention(
+            store, blobs, settings, now_micros(), dry_run=args.dry_run, actor="operator"
+        )
+    finally:
+        store.close()
+        blobs.close()
+    print(report.describe())
+    return EXIT_OK
 
 
 def cmd_packages(args: argparse.Namespace) -> int:
@@ -526,21 +731,47 @@ def build_parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", help="check the configuration")
     config_commands = config.add_subparsers(dest="config_command", required=True)
     c = config_commands.add_parser(
-        "check", parents=[config_parent], help="print effective settings"
+        "check",
+        parents=[config_parent],
+        help="list every mistake (with line numbers) or print the effective settings",
+    )
+    c.add_argument(
+        "--offline",
+        action="store_true",
+        help="skip the connection attempts to database_dsn and the upstream endpoints",
     )
     c.set_defaults(handler=cmd_config_check)
+    k = config_commands.add_parser(
+        "new-master-key",
+        help="print a fresh master key (for master_key or master_key_file, the same on every node)",
+    )
+    k.set_defaults(handler=cmd_config_new_master_key)
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
-    u = db_commands.add_parser("upgrade", parents=[config_parent], help="apply migrations")
+    u = db_commands.add_parser(
+        "upgrade", parents=[config_parent], help="apply migrations, prepare keys and blob store"
+    )
     u.set_defaults(handler=cmd_db_upgrade)
+    mb = db_commands.add_parser(
+        "migrate-blobs",
+        parents=[config_parent],
+        help="copy every blob into PostgreSQL or back into files (resumable)",
+    )
+    mb.add_argument("--to", required=True, choices=("postgres", "file"), help="the target backend")
+    mb.set_defaults(handler=cmd_db_migrate_blobs)
 
     agencies = commands.add_parser("agencies", help="agencies with a mailbox here")
     agency_commands = agencies.add_subparsers(dest="agencies_command", required=True)
     add = agency_commands.add_parser("add", parents=[config_parent], help="register an agency")
     add.add_argument("code", help="agency code, e.g. 000.00.01.H53")
     add.add_argument("name")
-    add.add_argument("--email", default="")
+    add.add_argument("--email", default="", help="the agency's address (syntax checked)")
+    add.add_argument(
+        "--system",
+        action="store_true",
+        help="CODE is a system's id (a VXP systemId such as vxp.saas.03), not an agency code",
+    )
     add.add_argument(
         "--parent",
         default="",
@@ -555,9 +786,11 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         sub = agency_commands.add_parser(name, parents=[config_parent], help=text)
         sub.add_argument("code")
+    register_agency_import(agency_commands, [config_parent])
     agencies.set_defaults(handler=cmd_agencies)
 
     register_wsdl(commands, [config_parent])
+    register_admin(commands, [config_parent])
     register_relay(commands, [config_parent])
     register_conformance(commands)
 
@@ -587,13 +820,33 @@ def build_parser() -> argparse.ArgumentParser:
         "--since", type=_since, metavar="WHEN", help="packages received since (ISO 8601; UTC)"
     )
     rv.add_argument("--json", action="store_true")
-    packages.set_defaults(handler=cmd_packages)
+    rv.set_defaults(handler=cmd_packages)
+    pu = package_commands.add_parser(
+        "purge",
+        parents=[config_parent],
+        help="apply the retention policy now: purge content, forget identities, collect blobs",
+    )
+    pu.add_argument("--dry-run", action="store_true", help="count what would go, change nothing")
+    pu.set_defaults(handler=cmd_packages_purge)
 
     health = commands.add_parser(
         "health", parents=[config_parent], help="check the database, blobs and certificates"
     )
     health.add_argument("--json", action="store_true")
     health.set_defaults(handler=cmd_health)
+
+    b = commands.add_parser(
+        "backup",
+        parents=[config_parent],
+        help="a consistent snapshot of database, blobs and keys in one file (SQLite)",
+    )
+    b.add_argument("-o", "--output", required=True, metavar="FILE", help="the archive to write")
+    b.set_defaults(handler=cmd_backup)
+    r = commands.add_parser(
+        "restore", parents=[config_parent], help="restore a backup into an empty data_dir"
+    )
+    r.add_argument("archive", metavar="FILE")
+    r.set_defaults(handler=cmd_restore)
 
     s = commands.add_parser("serve", parents=[config_parent], help="run the SOAP service")
     s.add_argument("--demo", action="store_true", help="seed demo agencies, print a ready call")
@@ -603,7 +856,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--single-process", action="store_true", help="waitress in one process (not Linux, dev)"
     )
+    s.add_argument(
+        "--no-relay",
+        action="store_true",
+        help="do not start `relay run` (it runs in its own service, see deploy/)",
+    )
     s.set_defaults(handler=cmd_serve)
+
+    w = commands.add_parser(
+        "wait-ready",
+        help="wait until servers answer HTTP (exit 1 after --timeout): for scripts",
+    )
+    w.add_argument("urls", nargs="+", metavar="URL", help="e.g. http://127.0.0.1:8080/healthz")
+    w.add_argument("--timeout", type=float, default=60.0, help="seconds in all (default 60)")
+    w.add_argument("--quiet", "-q", action="store_true")
+    w.set_defaults(handler=cmd_wait_ready)
 
     from gateway.simulator.cli import register as register_simulator
 
@@ -615,12 +882,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.handler(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _closed_pipe()
     except GatewayError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
     except KeyboardInterrupt:
         return 130
     return code
+
+
+EXIT_CLOSED_PIPE = 141
+"""128 + SIGPIPE, as a shell reports a command whose reader went away (``... | head``)."""
+
+
+def _closed_pipe() -> int:
+    """The reader of stdout went away: stop quietly. Later writes (the interpreter's final
+    flush included) go to /dev/null, so no BrokenPipeError traceback is printed."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_CLOSED_PIPE
 
 
 if __name__ == "__main__":

@@ -1,6 +1,11 @@
 """Health: can the gateway do its job, and what needs an operator's attention soon.
 
-``edoc-gateway health`` prints this (``--json`` for monitoring) and exits 1 when a check fails.
+``edoc-gateway health`` prints this (``--json`` for monitoring) and exits 1 when a check fails;
+``/readyz`` answers the same checks over HTTP (``gateway.admin.probes``). Each check names what
+failed: no data directory, no or an outdated database, a master key that does not derive the
+issued secrets, no signing key, an unwritable blob store, dead letters, a package queued too
+long, an upstream that has not answered for too long. The checks only read: a mistyped
+``data_dir`` is reported, never created (with a new database and key) and called healthy.
 Certificate expiry is reported ahead of time: the gateway's own signing certificate
 ``certificate_expiry_warning_days`` ahead, each trust domain's anchors and intermediates its
 ``expiry_warning_days`` ahead; every domain is listed with each anchor's expiry date.
@@ -10,15 +15,25 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
 from gateway import __version__
-from gateway.config import Settings
+from gateway.config import BlobBackend, Settings
+from gateway.errors import GatewayError
 from gateway.security.certificates import TrustStore, expiring, load_certificates
+from gateway.security.credentials import derive_secret, master_key_of, secret_hash
 from gateway.security.keys import signing_material
-from gateway.store import open_blobs, open_store
+from gateway.security.signatures import SigningKey
+from gateway.store.base import Store, from_micros, to_micros
+from gateway.store.blobs_pg import PostgresBlobStore
+from gateway.store.sql import PostgresDialect, SqliteDialect, SqlStore
 from gateway.trust import SenderTrust
+
+SECOND = 1_000_000
+_SAMPLED_AGENCIES = 5
+"""Agencies whose stored secret hash the master key is checked against."""
 
 
 @dataclass
@@ -51,33 +66,210 @@ class Health:
 
 
 def check(settings: Settings, *, at: dt.datetime | None = None) -> Health:
-    """Run every check; a failing one is reported, never raised."""
+    """Run every check; a failing one is reported, never raised. Nothing is created: a missing
+    data directory, database, key or certificate is a failure, never made on the spot."""
     health = Health(__version__)
-    try:
-        store = open_store(settings)
-        try:
-            version = store.schema_version()
-            last = store.audit_records(0, 1)
-            health.checks.append(Check("database", True, f"schema version {version}"))
-            health.checks.append(
-                Check("audit log", True, "records present" if last else "empty (no activity)")
-            )
-        finally:
-            store.close()
-    except Exception as exc:
-        health.checks.append(Check("database", False, f"{type(exc).__name__}: {exc}"))
-    try:
-        blobs = open_blobs(settings)
-        probe = blobs.put_bytes(b"edoc-gateway health probe\n")
+    now = at or dt.datetime.now(dt.UTC)
+    if not settings.data_dir.is_dir():
         health.checks.append(
             Check(
-                "blob store", os.access(blobs.root, os.W_OK), f"{blobs.root} ({probe.sha256[:12]}…)"
+                "data directory",
+                False,
+                f"{settings.data_dir} does not exist (a mistyped data_dir?); nothing was created",
             )
         )
-    except Exception as exc:
-        health.checks.append(Check("blob store", False, f"{type(exc).__name__}: {exc}"))
+    store = _database(settings, health)
+    if store is not None:
+        try:
+            _master_key(settings, store, health)
+            _relay(settings, store, health, now)
+        finally:
+            store.close()
+    _blob_store(settings, health)
+    _certificates(settings, health, at)
+    return health
+
+
+def _database(settings: Settings, health: Health) -> Store | None:
+    """The database, opened as it is (never created, never migrated), if its schema is current."""
+    dialect: SqliteDialect | PostgresDialect
+    if settings.uses_postgres:
+        dialect = PostgresDialect(settings.database_dsn)
+        where = "PostgreSQL"
+    else:
+        if not settings.sqlite_path.is_file():
+            health.checks.append(
+                Check("database", False, f"no database at {settings.sqlite_path}")
+            )
+            return None
+        dialect = SqliteDialect(settings.sqlite_path)
+        where = str(settings.sqlite_path)
+    store = SqlStore(dialect)
     try:
-        _key, certificate_file = signing_material(settings)
+        version = store.existing_schema_version()
+        wanted = store.latest_schema_version()
+        if version is None or version < wanted:
+            health.checks.append(
+                Check(
+                    "database",
+                    False,
+                    f"{where}: "
+                    + ("no gateway schema" if version is None else f"schema version {version}")
+                    + f", this release needs {wanted} (run `edoc-gateway db upgrade`)",
+                )
+            )
+            store.close()
+            return None
+        last = store.audit_records(0, 1)
+    except Exception as exc:
+        health.checks.append(Check("database", False, f"{where}: {_why(exc)}"))
+        store.close()
+        return None
+    health.checks.append(Check("database", True, f"{where}: schema version {version}"))
+    health.checks.append(
+        Check("audit log", True, "records present" if last else "empty (no activity)")
+    )
+    return store
+
+
+def _master_key(settings: Settings, store: Store, health: Health) -> None:
+    """The key (``master_key``, else its file) derives the secrets the agencies were issued
+    (a few sampled)."""
+    try:
+        key = master_key_of(settings, create=False)
+    except Exception as exc:
+        health.checks.append(Check("master key", False, _why(exc)))
+        return
+    source = "master_key" if settings.master_key else str(settings.key_file)
+    agencies = store.list_agencies()[:_SAMPLED_AGENCIES]
+    wrong = [
+        a.code
+        for a in agencies
+        if secret_hash(derive_secret(key, a.code, a.secret_version)) != a.secret_hash
+    ]
+    if wrong:
+        detail = (
+            f"{source} does not match the key the agency secrets were issued with "
+            f"(checked {', '.join(wrong)}): every call would be refused"
+        )
+    elif agencies:
+        detail = f"{source} matches {len(agencies)} sampled agency secret(s)"
+    else:
+        detail = f"{source} (no agency registered to check it against)"
+    health.checks.append(Check("master key", not wrong, detail))
+
+
+def _relay(settings: Settings, store: Store, health: Health, now: dt.datetime) -> None:
+    """Dead letters, the oldest queued package, and upstreams that stopped answering."""
+    depth = store.outbox_depth()
+    dead = sum(d.count for d in depth if d.state == "dead")
+    health.checks.append(
+        Check(
+            "dead letters",
+            dead == 0,
+            f"{dead} dead letter(s): `edoc-gateway queue list --state dead`, then retry or cancel"
+            if dead
+            else "none",
+        )
+    )
+    queued = [d.oldest_created_at for d in depth if d.state == "queued" and d.oldest_created_at]
+    limit = settings.health_oldest_queued_seconds
+    if queued:
+        age = (to_micros(now) - min(queued)) / SECOND
+        health.checks.append(
+            Check(
+                "oldest queued package",
+                age <= limit,
+                f"queued {age:.0f} s ago (limit health_oldest_queued_seconds = {limit})",
+            )
+        )
+    else:
+        health.checks.append(Check("oldest queued package", True, "the outbox is empty"))
+    contacts = {h.upstream: h for h in store.upstream_health()}
+    down_limit = settings.health_upstream_down_seconds
+    for upstream in settings.upstreams:
+        seen = contacts.get(upstream.name)
+        if seen is None:
+            health.checks.append(
+                Check(f"upstream {upstream.name}", True, "no contact recorded yet")
+            )
+            continue
+        if not seen.failing_since:
+            health.checks.append(
+                Check(
+                    f"upstream {upstream.name}",
+                    True,
+                    f"answering (last contact {from_micros(seen.last_ok_at):%Y-%m-%d %H:%M:%S})",
+                )
+            )
+            continue
+        down = (to_micros(now) - seen.failing_since) / SECOND
+        health.checks.append(
+            Check(
+                f"upstream {upstream.name}",
+                down <= down_limit,
+                f"not answering for {down:.0f} s (limit health_upstream_down_seconds = "
+                f"{down_limit}): {seen.last_error}",
+            )
+        )
+
+
+def _blob_store(settings: Settings, health: Health) -> None:
+    """The blob directory exists and takes a file (written and removed again); with
+    ``blob_backend = "postgres"``, the blob tables answer."""
+    if settings.blob_backend is BlobBackend.POSTGRES:
+        _postgres_blobs(settings, health)
+        return
+    root = settings.blob_dir
+    if not root.is_dir():
+        health.checks.append(Check("blob store", False, f"no blob directory at {root}"))
+        return
+    scratch = root / "tmp" if (root / "tmp").is_dir() else root
+    try:
+        with tempfile.NamedTemporaryFile(dir=scratch, prefix="health-") as probe:
+            probe.write(b"edoc-gateway health probe\n")
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as exc:
+        health.checks.append(Check("blob store", False, f"{root} is not writable: {_why(exc)}"))
+        return
+    health.checks.append(Check("blob store", True, f"{root} is writable"))
+
+
+def _postgres_blobs(settings: Settings, health: Health) -> None:
+    scratch = settings.scratch_dir
+    if not scratch.is_dir():
+        health.checks.append(Check("blob store", False, f"no scratch directory at {scratch}"))
+        return
+    try:
+        blobs = PostgresBlobStore(settings.database_dsn, scratch)
+        try:
+            blobs.contains("0" * 64)  # a read of the blob table: reachable and migrated
+            where = blobs.location
+        finally:
+            blobs.close()
+    except Exception as exc:
+        health.checks.append(Check("blob store", False, f"PostgreSQL blobs: {_why(exc)}"))
+        return
+    health.checks.append(Check("blob store", True, f"{where} answers"))
+
+
+def _certificates(settings: Settings, health: Health, at: dt.datetime | None) -> None:
+    try:
+        key_file, certificate_file = signing_material(settings, create=False)
+        signing = SigningKey.from_files(key_file, certificate_file)
+    except Exception as exc:
+        health.checks.append(Check("signing key", False, _why(exc)))
+        return
+    health.checks.append(
+        Check(
+            "signing key",
+            True,
+            f"{key_file} loaded; certificate {signing.certificate.subject.rfc4514_string()} "
+            f"until {signing.certificate.not_valid_after_utc:%Y-%m-%d}",
+        )
+    )
+    try:
         own = load_certificates(certificate_file)
         trust = SenderTrust(settings, own_certificates=own)
         store_of_trust: TrustStore = trust.store
@@ -100,8 +292,11 @@ def check(settings: Settings, *, at: dt.datetime | None = None) -> Health:
                 f"({warning.not_after:%Y-%m-%d}, sha256 {warning.fingerprint_sha256[:16]}…)"
             )
     except Exception as exc:
-        health.checks.append(Check("certificates", False, f"{type(exc).__name__}: {exc}"))
-    return health
+        health.checks.append(Check("certificates", False, _why(exc)))
+
+
+def _why(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, GatewayError) else f"{type(exc).__name__}: {exc}"
 
 
 def _list_domains(

@@ -23,6 +23,11 @@ PAGE = 500
 
 NO_RAW_BUILT = "built by the gateway from fields: there are no received bytes to re-verify"
 NO_RAW_OLD = "received before raw bytes were kept (schema 5): cannot re-verify"
+NO_RAW_TRANSLATED = (
+    "translated from the legacy eDoc dialect, which carries no XML signature (the request, "
+    "which holds the agency's secret, is not kept): nothing to re-verify"
+)
+_NO_RAW = {"built": ("built", NO_RAW_BUILT), "translated": ("translated", NO_RAW_TRANSLATED)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +47,9 @@ class Reverification:
     note: str
     """The verdict's reason, or why nothing was checked."""
     raw: str = "kept"
-    """The received bytes: ``kept``, ``built`` (none: the gateway built the package), ``old``
-    (none: accepted before they were kept) or ``missing`` (the blob is gone: investigate)."""
+    """The received bytes: ``kept``, ``built`` (none: the gateway built the package),
+    ``translated`` (none: a legacy eDoc request, never kept), ``old`` (none: accepted before
+    they were kept) or ``missing`` (the blob is gone: investigate)."""
 
     @property
     def checked(self) -> bool:
@@ -112,16 +118,15 @@ def reverify(
             "",
         )
         if not stored.raw_sha256:
-            note = NO_RAW_BUILT if stored.origin == "built" else NO_RAW_OLD
-            yield replace(base, note=note, raw="built" if stored.origin == "built" else "old")
+            raw, note = _NO_RAW.get(stored.origin, ("old", NO_RAW_OLD))
+            yield replace(base, note=note, raw=raw)
             continue
         if not exchange.blobs.contains(stored.raw_sha256):
             missing = f"the kept raw bytes (blob {stored.raw_sha256}) are missing"
             yield replace(base, note=missing, raw="missing")
             continue
-        result = exchange.verify_signature(
-            stored.sender, exchange.blobs.path_for(stored.raw_sha256)
-        )
+        with exchange.blobs.local_copy(stored.raw_sha256) as raw_path:
+            result = exchange.verify_signature(stored.sender, raw_path)
         record = exchange.store.record_signature_check(
             SignatureCheck(
                 seq=0,

@@ -1,21 +1,26 @@
-"""Running the gateway: gunicorn sync workers on Linux, waitress in one process elsewhere.
+"""Running the gateway: gunicorn on Linux with waitress inside each worker process, waitress
+in one process elsewhere.
 
 Each gunicorn worker builds its own exchange after the fork (database connections are never
-shared across processes). Sync workers hold one request each: in production put a buffering
-proxy (nginx) in front so slow clients cannot tie them up; see README, "Production".
+shared across processes). waitress buffers each request whole before a thread runs it, and
+closes connections that trickle their headers or body (``header_timeout_seconds``,
+``body_min_rate_bytes``, ``idle_timeout_seconds``): slow clients cannot starve the node, with or
+without a proxy in front (:mod:`gateway.web.gunicorn_worker`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gateway import instruments, logs
 from gateway.config import Settings
 from gateway.exchange import Exchange
+from gateway.web import RequestLog
+from gateway.web.admission import Admission, Gate, SlotPool, TokenBuckets
 
 WsgiApp = Callable[..., Any]
 
@@ -28,7 +33,8 @@ DEMO_AGENCIES = (
 
 
 def build_app(settings: Settings) -> WsgiApp:
-    """The gateway's WSGI application on a fresh exchange: every face, mounted by path prefix.
+    """The gateway's WSGI application on a fresh exchange: every face, mounted by path prefix,
+    behind the request-id and access-log middleware of :mod:`gateway.web`.
 
     The modern SOAP service answers every path no other face claims (its 404 names where it is).
     Each adapter adds one entry to ``mounts``; the composition root is the one place that knows
@@ -44,16 +50,38 @@ def build_app(settings: Settings) -> WsgiApp:
         large_request_handler=large_request_handler(exchange),
         large_response_handler=large_response_handler(exchange),
     )
-    from gateway.vxp.face import PREFIX as VXP_PREFIX
-    from gateway.vxp.face import make_vxp_app
+    from gateway.admin.console import PREFIX as CONSOLE_PREFIX
+    from gateway.admin.console import make_console_app
+    from gateway.admin.metrics import PATH as METRICS_PATH
+    from gateway.admin.metrics import make_metrics_app
+    from gateway.admin.probes import HEALTHZ, READYZ, make_probes
+    from gateway.restface.face import PREFIX as VXP_PREFIX
+    from gateway.restface.face import make_vxp_app
     from legacy_adapters.edoc_soap.app import PATH as LEGACY_PATH
     from legacy_adapters.edoc_soap.app import make_legacy_app
 
+    probes = make_probes(settings)
     mounts: list[tuple[str, WsgiApp]] = [
         (LEGACY_PATH, make_legacy_app(exchange, settings)),
         (VXP_PREFIX, make_vxp_app(exchange, settings)),
+        (HEALTHZ, probes),
+        (READYZ, probes),
+        (CONSOLE_PREFIX, make_console_app(exchange, settings)),
+        (METRICS_PATH, make_metrics_app(settings)),
     ]
-    return mount(mounts, default=soap)
+    return RequestLog(Admission(mount(mounts, default=soap), gate(settings)))
+
+
+def gate(settings: Settings) -> Gate:
+    """The node's admission policy (``max_in_flight`` slots shared by its processes under
+    ``data_dir``, the agencies' token buckets when ``agency_rate_per_minute`` is set)."""
+    buckets = (
+        TokenBuckets(settings.agency_rate_per_minute, settings.agency_burst)
+        if settings.agency_rate_per_minute
+        else None
+    )
+    slots = SlotPool(settings.data_dir / "run" / "inflight", settings.max_in_flight)
+    return Gate(slots, buckets, settings.busy_retry_after_seconds)
 
 
 def mount(mounts: list[tuple[str, WsgiApp]], *, default: WsgiApp) -> WsgiApp:
@@ -75,13 +103,7 @@ def seed_demo(settings: Settings) -> dict[str, str]:
     """Register the demo agencies (once) and return their secrets."""
     exchange = Exchange(settings)
     try:
-        now = dt.datetime.now(dt.UTC)
-        secrets = {}
-        for code, name in DEMO_AGENCIES:
-            if exchange.store.get_agency(code) is None:
-                exchange.credentials.add_agency(code, name, "", now)
-            secrets[code] = exchange.credentials.current_secret(code)
-        return secrets
+        return {code: exchange.ensure_agency(code, name) for code, name in DEMO_AGENCIES}
     finally:
         exchange.close()
 
@@ -133,33 +155,69 @@ def serve(settings: Settings, *, single_process: bool = False) -> None:
 
 
 def _serve_waitress(settings: Settings) -> None:
-    import waitress
+    """One process: the same guarded waitress server a gunicorn worker runs, on its own
+    listening socket."""
+    import socket
 
-    waitress.serve(
-        build_app(settings),
-        host=settings.host,
-        port=settings.port,
-        threads=max(settings.workers * 2, 4),
-        max_request_body_size=settings.max_request_bytes,
-        ident="edoc-gateway",
-    )
+    from waitress import wasyncore
+
+    from gateway.web.gunicorn_worker import serve_sockets
+
+    logs.configure(settings.log_format, settings.log_level)
+    listener = socket.create_server((settings.host, settings.port), backlog=1024)
+    socket_map, dispatcher = serve_sockets(build_app(settings), settings, [listener])
+    try:
+        wasyncore.loop(timeout=1.0, map=socket_map, use_poll=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        dispatcher.shutdown()
+        listener.close()
+
+
+def control_socket(settings: Settings) -> str | None:
+    """Where gunicorn's control socket goes: one per instance under ``data_dir`` by default,
+    None when it is ``off``."""
+    if settings.control_socket.strip().lower() == "off":
+        return None
+    if settings.control_socket.strip():
+        return settings.control_socket.strip()
+    return str((settings.data_dir / "gunicorn.ctl").resolve())
+
+
+def _worker_exited(_server: Any, worker: Any) -> None:
+    """gunicorn's ``child_exit``: a dead worker's live metric files are let go."""
+    instruments.process_exited(int(worker.pid))
 
 
 def _serve_gunicorn(settings: Settings) -> None:
     from gunicorn.app.base import BaseApplication
 
+    from gateway.web.gunicorn_worker import worker_class
+
     class _Gateway(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
-            options = {
+            options: dict[str, Any] = {
                 "bind": f"{settings.host}:{settings.port}",
                 "workers": settings.workers,
-                "worker_class": "sync",
-                "timeout": 600,  # a 500 MB upload on a slow link
+                # waitress in each worker: requests are buffered whole before a thread runs
+                # them, so slow clients cannot hold the workers (gateway.web.gunicorn_worker).
+                "worker_class": worker_class(settings),
+                "timeout": 60,  # a worker's event loop reports every second, however slow
                 "graceful_timeout": 30,
-                "accesslog": "-",
+                "accesslog": None,  # gateway.web's middleware writes the access log
                 "errorlog": "-",
+                "loglevel": str(settings.log_level).lower(),
+                "logconfig_dict": logs.gunicorn_logconfig(settings.log_format, settings.log_level),
                 "proc_name": "edoc-gateway",
+                "child_exit": _worker_exited,
             }
+            where = control_socket(settings)
+            if "control_socket" in self.cfg.settings:  # gunicorn >= 25.1
+                if where is None:
+                    options["control_socket_disable"] = True
+                else:
+                    options["control_socket"] = where
             for key, value in options.items():
                 self.cfg.set(key, value)
 

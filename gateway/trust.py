@@ -12,13 +12,13 @@ working unchanged.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import cast
+from pathlib import Path
 
 from cryptography import x509
 
-from gateway.config import DEFAULT_TRUST_DOMAIN, Settings, check_trust
+from gateway.config import DEFAULT_TRUST_DOMAIN, Settings, check
+from gateway.errors import CertificateError, ConfigError, Finding
 from gateway.security.certificates import (
-    RevocationMode,
     TrustDomain,
     TrustStore,
     check_certificate,
@@ -27,16 +27,53 @@ from gateway.security.certificates import (
 from gateway.security.signatures import CertificateCheck
 
 
+def trust_problems(settings: Settings) -> list[Finding]:
+    """Anchors, intermediates and the flat ``trust_store_dir`` that cannot be used: missing,
+    unreadable, not certificates, or a directory without any. ``config check`` reports these
+    with the rest; :func:`trust_domains` refuses to start with them."""
+    problems: list[Finding] = []
+    sources: list[tuple[str, str, Path]] = []
+    if settings.trust_store_dir is not None:
+        sources.append(("trust_store_dir", "trust_store_dir", settings.trust_store_dir))
+    for domain in settings.trust_domains:
+        where = f"trust domain {domain.name!r}"
+        sources.extend((where, "anchor", path) for path in domain.anchors)
+        sources.extend((where, "intermediate", path) for path in domain.intermediates)
+    for where, kind, path in sources:
+        code = "M.Config." + (
+            "trust_store_dir" if kind == "trust_store_dir" else f"trust_domain.{kind}s"
+        )
+        what = "directory" if path.is_dir() else "file"
+        label = f"{where}: {path}" if kind == "trust_store_dir" else f"{where}: {kind} {path}"
+        if not path.exists():
+            problems.append(Finding(code, "", f"{label} cannot be used: no such file or directory"))
+            continue
+        try:
+            found = load_certificates(path)
+        except (CertificateError, OSError) as exc:
+            message = exc.message if isinstance(exc, CertificateError) else str(exc)
+            problems.append(Finding(code, "", f"{label} cannot be used: {message}"))
+            continue
+        if not found:
+            problems.append(
+                Finding(code, "", f"{label}: {what} holds no .pem, .crt, .cer or .der file")
+            )
+    return problems
+
+
 def trust_domains(settings: Settings) -> list[TrustDomain]:
     """Every configured domain with its certificates loaded (the flat settings first)."""
-    check_trust(settings)
+    check(settings)
+    problems = trust_problems(settings)
+    if problems:
+        raise ConfigError.of(problems)
     domains = []
     if settings.trust_store_dir is not None:
         domains.append(
             TrustDomain(
                 name=DEFAULT_TRUST_DOMAIN,
                 anchors=load_certificates(settings.trust_store_dir),
-                revocation=cast(RevocationMode, settings.trust_revocation),
+                revocation=settings.trust_revocation,
                 ocsp=settings.trust_ocsp,
                 proxy=settings.trust_proxy or None,
                 expiry_warning_days=settings.certificate_expiry_warning_days,
@@ -48,7 +85,7 @@ def trust_domains(settings: Settings) -> list[TrustDomain]:
                 name=d.name,
                 anchors=load_certificates(*d.anchors),
                 intermediates=load_certificates(*d.intermediates) if d.intermediates else (),
-                revocation=cast(RevocationMode, d.revocation),
+                revocation=d.revocation,
                 crl_urls_override=d.crl_urls,
                 ocsp=d.ocsp,
                 cache_seconds=d.cache_seconds,

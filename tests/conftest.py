@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,7 @@ if str(REPO_ROOT) not in sys.path:  # ``tests.fixtures`` and ``gateway`` without
 from gateway.edxml.model import DocumentPackage, StatusPackage  # noqa: E402
 from gateway.store.blobs import FileBlobStore  # noqa: E402
 from tests.fixtures.packages import MINIMAL_PDF, build_document, build_status  # noqa: E402
-
-SAMPLES_DIR = REPO_ROOT.parent / "shared" / "samples"
+from tests.fixtures.samples import require_samples  # noqa: E402
 
 
 @pytest.fixture
@@ -29,16 +29,9 @@ def blob_store(tmp_path: Path) -> FileBlobStore:
 
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
-    """``../shared/samples`` next to the repository; skipped locally if absent, fatal on CI."""
-    if not SAMPLES_DIR.is_dir():
-        reason = (
-            f"shared edXML samples not found at {SAMPLES_DIR} "
-            "(expected ../shared/samples next to the repository)"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; CI must run the sample tests, not skip them")
-        pytest.skip(reason)
-    return SAMPLES_DIR
+    """The real samples' directory (tests/fixtures/samples.py); skipped locally if absent,
+    fatal on CI."""
+    return require_samples()
 
 
 @pytest.fixture
@@ -93,6 +86,20 @@ def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     if request.param == "sqlite":
         yield Settings(data_dir=tmp_path / "data")
         return
+    with postgres_schema() as scoped:
+        yield Settings(data_dir=tmp_path / "data", database_dsn=scoped)
+
+
+@pytest.fixture
+def postgres_dsn() -> Any:
+    """A DSN on a new PostgreSQL schema of its own (dropped afterwards)."""
+    with postgres_schema() as scoped:
+        yield scoped
+
+
+@contextlib.contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A fresh schema in the test server, as a DSN whose search_path is that schema."""
     import uuid
     from urllib.parse import quote
 
@@ -105,7 +112,7 @@ def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     separator = "&" if "?" in dsn else "?"
     scoped = f"{dsn}{separator}options={quote(f'-csearch_path={schema}')}"
     try:
-        yield Settings(data_dir=tmp_path / "data", database_dsn=scoped)
+        yield scoped
     finally:
         with psycopg.connect(dsn, autocommit=True) as admin:
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')

@@ -9,7 +9,6 @@ from gateway.audit.chain import (
     AuditRecord,
     Chain,
     DetailValue,
-    ExportFormatError,
     Problem,
     ProblemKind,
     VerifyReport,
@@ -20,6 +19,7 @@ from gateway.audit.chain import (
     read_export,
     verify,
 )
+from gateway.errors import ExportFormatError
 
 __all__ = [
     "GENESIS_HASH",

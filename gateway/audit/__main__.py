@@ -11,7 +11,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from gateway.audit.chain import ExportFormatError, parse_anchor, read_export, verify
+from gateway.audit.chain import parse_anchor, read_export, verify
+from gateway.errors import ExportFormatError
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_UNREADABLE = 0, 1, 2
 

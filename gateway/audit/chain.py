@@ -76,7 +76,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Final, TypeAlias
 
-from gateway.errors import UnusableInput
+from gateway.errors import ExportFormatError
 
 DetailValue: TypeAlias = str | int | bool | None
 
@@ -492,14 +492,6 @@ def verify(records: Iterable[AuditRecord], *, anchor: str | None = None) -> Veri
     for record in records:
         verifier.feed(record)
     return verifier.finish()
-
-
-class ExportFormatError(UnusableInput):
-    """An export file that cannot be read as one: not the format, or a damaged line."""
-
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__("M.AuditExport", message, f"line {line}")
-        self.line = line
 
 
 def export(records: Iterable[AuditRecord], out: BinaryIO) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import http.client
 import json
-import select
+import selectors
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -391,13 +391,17 @@ def _send(
     connection: http.client.HTTPConnection, chunks: Iterator[bytes], exchange: Exchange
 ) -> None:
     """Send the body, keeping its start for the report; stop if a response is waiting."""
-    sock = connection.sock
-    for chunk in chunks:
-        if len(exchange.request_body) < SHOW_BYTES:
-            exchange.request_body += chunk[: SHOW_BYTES - len(exchange.request_body)]
-        if sock is not None and select.select([sock], [], [], 0)[0]:
-            return  # the server answered before the whole body: read that answer
-        try:
-            connection.send(chunk)
-        except (TimeoutError, BrokenPipeError, ConnectionResetError):
-            return
+    # A selector (poll or epoll), not select(): select fails on descriptors above 1023, which a
+    # long-lived process such as a test worker or a monitoring loop reaches.
+    with selectors.DefaultSelector() as answered:
+        if connection.sock is not None:
+            answered.register(connection.sock, selectors.EVENT_READ)
+        for chunk in chunks:
+            if len(exchange.request_body) < SHOW_BYTES:
+                exchange.request_body += chunk[: SHOW_BYTES - len(exchange.request_body)]
+            if answered.get_map() and answered.select(0):
+                return  # the server answered before the whole body: read that answer
+            try:
+                connection.send(chunk)
+            except (TimeoutError, BrokenPipeError, ConnectionResetError):
+                return

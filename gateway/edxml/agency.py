@@ -39,15 +39,22 @@ _QCVN_GROUPS = (
     ("V1V2V3", 4, re.compile(r"[0-9]{3}"), "3 digits"),
     ("Z1Z2", 3, re.compile(r"[0-9]{2}"), "2 digits"),
     ("Y1Y2", 2, re.compile(r"[0-9]{2}"), "2 digits"),
-    ("X", 1, _LEVEL1, "a level-1 code: an uppercase letter and two letters or digits, e.g. H36"),
+    ("X", 1, _LEVEL1, "a level-1 code such as H36"),
 )
 
 _QCVN_SHAPE = "the QCVN 102:2016 form V1V2V3.Z1Z2.Y1Y2.X (e.g. 000.00.17.H36)"
-_QD20_SHAPE = (
-    f"the QĐ 20/2020 form of dot-separated groups of 0-9 and A-Z, level 1 first, "
-    f"at most {QD20_MAX_LENGTH} characters (e.g. H36.17)"
+_QD20_SHAPE = "the QĐ 20/2020 form (e.g. H36.17)"
+GRAMMAR_DOC = "docs/agency-codes.md"
+"""Where the full grammar of both forms is written (findings point there, not repeat it)."""
+_ANY_SHAPE = (
+    f"the QCVN 102:2016 form (e.g. 000.00.17.H36) or the QĐ 20/2020 form (e.g. H36.17); "
+    f"the grammar is in {GRAMMAR_DOC}"
 )
-_ANY_SHAPE = f"{_QCVN_SHAPE} or {_QD20_SHAPE}"
+_REGISTRABLE_LEVEL1 = re.compile(r"[A-Z][A-Z0-9][0-9]")
+"""A level-1 code an agency can be registered under: a letter (G ministries, H provinces, K
+councils, A Party bloc, ...), a letter or digit, and a digit (``H36``, ``G22``, ``JB2``)."""
+_SYSTEM_ID = re.compile(r"[A-Za-z0-9]+(?:[.\-_][A-Za-z0-9]+)*")
+SYSTEM_ID_MAX_LENGTH = 64
 
 # How producers spell a missing value (Java "null", Python "None"). Only the non-uppercase
 # spellings are caught, so this improves a message and never rejects a syntactically valid code.
@@ -192,6 +199,36 @@ def check_agency_code(
     return None
 
 
+def check_registrable(text: str, *, system: bool = False, path: str = "code") -> str:
+    """The code to register a local agency (or, with ``system``, a system) under, stripped.
+
+    An agency's code must be a QCVN 102 code, or a QĐ 20 code whose level-1 group is a level-1
+    code (``ABC`` is QĐ 20 syntax, but no level-1 code: letters only). A VXP systemId such as
+    ``vxp.saas.03`` or ``00.53.W00`` is no agency code: it is registered as a system
+    (``system=True``: letters, digits, and ``.``, ``-`` or ``_`` between them).
+    Raises :class:`InvalidAgencyCode` (``M.AgencyCode``) with a short sentence.
+    """
+    stripped = text.strip()
+    if system:
+        if len(stripped) <= SYSTEM_ID_MAX_LENGTH and _SYSTEM_ID.fullmatch(stripped):
+            return stripped
+        raise InvalidAgencyCode(
+            AGENCY_CODE_ERROR,
+            f"system id {_show(stripped)} is not letters and digits in groups separated by "
+            f"'.', '-' or '_' (at most {SYSTEM_ID_MAX_LENGTH} characters), e.g. vxp.saas.03",
+            path,
+        )
+    code = parse_agency_code(stripped, path=path)
+    if code.form is AgencyCodeForm.QD20 and not _REGISTRABLE_LEVEL1.fullmatch(code.level1):
+        raise InvalidAgencyCode(
+            AGENCY_CODE_ERROR,
+            f"agency code {_show(stripped)} does not start with a level-1 code such as H36 "
+            f"or G22 (a VXP systemId is registered as a system); the grammar is in {GRAMMAR_DOC}",
+            path,
+        )
+    return code.text
+
+
 def _detect(text: str) -> AgencyCodeForm | None:
     if _QCVN.fullmatch(text):
         return AgencyCodeForm.QCVN102
@@ -222,7 +259,7 @@ def _form_problem(text: str, form: AgencyCodeForm) -> str | None:
         if not pattern.fullmatch(group):
             return (
                 f"agency code {_show(text)} has a bad group {number} ({name}, level {level}) "
-                f"{group!r}: expected {wanted}; the whole code must be {_QCVN_SHAPE}"
+                f"{group!r}: expected {wanted} ({_QCVN_SHAPE})"
             )
     return None
 
@@ -252,13 +289,13 @@ def _character_problem(text: str, shape: str) -> str | None:
             continue
         if "a" <= char <= "z":
             hint = (
-                "; a VXP systemId such as vxp.saas.03 is not an agency code"
+                "; a VXP systemId is not an agency code"
                 if text.lower().startswith("vxp.")
                 else ""
             )
             return (
                 f"agency code {_show(text)} has the lowercase letter {char!r} at position "
-                f"{position}: agency codes are uppercase and are not uppercased for you{hint}; "
+                f"{position} (codes are uppercase and not uppercased for you){hint}; "
                 f"expected {shape}"
             )
         return (

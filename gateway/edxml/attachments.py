@@ -17,6 +17,7 @@ from typing import BinaryIO, Protocol
 import pybase64
 
 from gateway.edxml.blobio import BlobSink
+from gateway.errors import UnzipLimit
 
 # Base64 alphabet (standard and URL-safe is not used by edXML) plus the padding character.
 _B64_DELETE_WS = b" \t\r\n"
@@ -126,38 +127,45 @@ class Base64StreamDecoder:
         self._pending.clear()
         self._pending_len = 0
         data = self._carry + self._clean(raw)
-        if self._seen_padding and data:
-            self.padding_inside = True
+        self._carry = b""
         if not final:
             usable = len(data) - len(data) % 4
-            self._carry = data[usable:]
-            data = data[:usable]
-        else:
-            self._carry = b""
-        if not data:
-            return
-        padded_at = data.find(b"=")
-        if padded_at != -1 and padded_at < len(data) - 2:
-            # Padding in the middle: concatenated base64 blocks; decode each block separately.
+            self._carry, data = data[usable:], data[:usable]
+        if self._seen_padding and data:
             self.padding_inside = True
-            decoded = b"".join(self._decode_blocks(data))
-        else:
-            if padded_at != -1:
-                self._seen_padding = True
-            remainder = len(data) % 4
-            if remainder:
-                self.dangling_characters += remainder
-                data = data[: len(data) - remainder]
-            decoded = pybase64.b64decode(data, validate=True) if data else b""
-        self._emit(decoded)
+        # Up to the last padding character the text is whole blocks; after it, an unpadded run
+        # whose last partial group waits for the next chunk (or dangles at the end).
+        end = data.rfind(b"=") + 1
+        padded, rest = data[:end], data[end:]
+        if not final:
+            usable = len(rest) - len(rest) % 4
+            self._carry, rest = rest[usable:] + self._carry, rest[:usable]
+        elif len(rest) % 4:
+            self.dangling_characters += len(rest) % 4
+            rest = rest[: len(rest) - len(rest) % 4]
+        if padded:
+            blocks = _PADDED_BLOCK.findall(padded)
+            if len(blocks) > 1 or rest or self._carry:
+                # Padding in the middle: concatenated base64 blocks; decode each separately.
+                self.padding_inside = True
+            self._seen_padding = True
+            self._emit(b"".join(self._decode_blocks(blocks)))
+        if rest:
+            self._emit(pybase64.b64decode(rest, validate=True))
 
-    def _decode_blocks(self, data: bytes) -> Iterator[bytes]:
-        """Decode base64 with padding mid-stream (several encodings glued together)."""
-        for block in _PADDED_BLOCK.findall(data):
-            usable = len(block) - len(block) % 4
-            self.dangling_characters += len(block) - usable
-            if usable:
-                yield binascii.a2b_base64(block[:usable])
+    def _decode_blocks(self, blocks: list[bytes]) -> Iterator[bytes]:
+        """Decode padded blocks; a group of one character cannot be decoded and is counted
+        (``AAAAA===`` is as damaged as a truncated text, not a reason to fail)."""
+        for block in blocks:
+            text = block.rstrip(b"=")
+            whole = len(text) - len(text) % 4
+            tail = text[whole:]
+            if whole:
+                yield pybase64.b64decode(text[:whole], validate=True)
+            if len(tail) >= 2:
+                yield binascii.a2b_base64(tail + b"=" * (4 - len(tail)))
+            else:
+                self.dangling_characters += len(tail)
 
     def _emit(self, decoded: bytes) -> None:
         if not decoded:
@@ -197,8 +205,19 @@ def single_zip_entry(stream: BinaryIO) -> ZipEntryInfo | None:
         return None
 
 
-def copy_zip_entry(stream: BinaryIO, name: str, sink: BlobSink, chunk: int = 1 << 20) -> None:
-    """Stream one entry out of a zip archive into a sink (the archive is never loaded whole)."""
+def copy_zip_entry(
+    stream: BinaryIO, name: str, sink: BlobSink, limit: int | None = None, chunk: int = 1 << 20
+) -> None:
+    """Stream one entry out of a zip archive into a sink (the archive is never loaded whole).
+
+    ``limit`` bounds what is inflated whatever the entry's header declares (a zip bomb lies
+    about its sizes): past it :class:`UnzipLimit` is raised, before the bytes are written.
+    """
+    written = 0
     with zipfile.ZipFile(stream) as archive, archive.open(name) as entry:
         while data := entry.read(chunk):
+            written += len(data)
+            if limit is not None and written > limit:
+                raise UnzipLimit(written)
             sink.write(data)
+

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from gateway.errors import DateFormatError
+
 ICT = dt.timezone(dt.timedelta(hours=7), "ICT")
 
 _DATE = re.compile(
@@ -16,10 +18,6 @@ _DATE = re.compile(
     r"|(?P<d2>\d{1,2})[/-](?P<m2>\d{1,2})[/-](?P<y2>\d{4}))"
     r"(?:[ T](?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.\d+)?)?)?\s*$"
 )
-
-
-class DateFormatError(ValueError):
-    """Text that is no date in any form edXML traffic uses."""
 
 
 def _parse(text: str) -> tuple[dt.datetime, bool, bool]:

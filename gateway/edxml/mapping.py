@@ -27,7 +27,7 @@ from gateway.edxml.attachments import (
     sniff_kind,
 )
 from gateway.edxml.blobio import BlobStoreLike
-from gateway.edxml.dates import DateFormatError, parse_date, parse_timestamp
+from gateway.edxml.dates import parse_date, parse_timestamp
 from gateway.edxml.enums import BusinessDocType, Priority, ReceiverType, StatusCode, SteeringType
 from gateway.edxml.model import (
     Attachment,
@@ -54,7 +54,7 @@ from gateway.edxml.model import (
     TraceHeaderList,
 )
 from gateway.edxml.namespaces import QCVN, XLINK, local_name, namespace_of
-from gateway.errors import Finding, Severity
+from gateway.errors import DateFormatError, Finding, LimitExceeded, Severity, UnzipLimit
 
 if TYPE_CHECKING:
     from gateway.edxml.reader import DecodedContent, ReadOptions
@@ -744,10 +744,17 @@ def _with_content(
         with blobs.open(decoded.blob) as stream:
             entry = single_zip_entry(stream)
         if entry is not None:
-            writer = blobs.writer(options.max_attachment_bytes)
+            bound = unzip_bound(
+                attachment.name, path_of(el), decoded.blob.size, entry.size, options
+            )
+            writer = blobs.writer()
             try:
                 with blobs.open(decoded.blob) as stream:
-                    copy_zip_entry(stream, entry.name, writer)
+                    copy_zip_entry(stream, entry.name, writer, bound[0] if bound else None)
+            except UnzipLimit:
+                writer.abort()
+                assert bound is not None
+                raise bound[1] from None
             except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
                 writer.abort()
                 m.error(
@@ -785,3 +792,46 @@ def _with_content(
         file_kind=file_kind,
         unwrapped_from_zip=unwrapped,
     )
+
+
+RATIO_FREE_BYTES = 1 << 20
+"""Up to this size an unwrapped file is not judged by its ratio: a small file of blank pages
+compresses hundreds of times, and a bomb only matters at scale."""
+
+
+def unzip_bound(
+    name: str, where: str, zipped: int, declared: int, options: ReadOptions
+) -> tuple[int, LimitExceeded] | None:
+    """The tightest bound on what a zip's one entry may inflate to, with the refusal it meets
+    past it (none if nothing bounds it); refused at once if the entry's header already declares
+    more. (Python's zipfile stops inflating at the declared size, so a header that lies small
+    yields a CRC error, not a bomb.) Every face that unwraps zips judges them here."""
+    bounds: list[tuple[int, LimitExceeded]] = []
+    if options.max_attachment_bytes is not None:
+        message = (
+            f"the file unwrapped from the zip in attachment {name!r} is larger than the "
+            f"configured maximum of {options.max_attachment_bytes} bytes"
+        )
+        refusal = LimitExceeded("R.Attachment.Size", message, where)
+        bounds.append((options.max_attachment_bytes, refusal))
+    if options.max_decompressed_bytes is not None:
+        message = (
+            f"the zip in attachment {name!r} inflates to more than "
+            f"{options.max_decompressed_bytes} bytes"
+        )
+        refusal = LimitExceeded("R.Attachment.Decompressed", message, where)
+        bounds.append((options.max_decompressed_bytes, refusal))
+    if options.max_compression_ratio is not None:
+        message = (
+            f"the zip in attachment {name!r} ({zipped} bytes) inflates to more than "
+            f"{options.max_compression_ratio} times its size (a zip bomb?)"
+        )
+        refusal = LimitExceeded("R.Attachment.Ratio", message, where)
+        ratio_bound = max(options.max_compression_ratio * zipped, RATIO_FREE_BYTES)
+        bounds.append((ratio_bound, refusal))
+    if not bounds:
+        return None
+    tightest = min(bounds, key=lambda bound: bound[0])
+    if declared > tightest[0]:
+        raise tightest[1]
+    return tightest

@@ -38,7 +38,7 @@ from gateway.edxml.namespaces import (
     namespace_of,
 )
 from gateway.errors import Finding, LimitExceeded, Severity, UnusableInput
-from gateway.security.xml import pull_parser, tree_parser
+from gateway.safexml import has_doctype, pull_parser, tree_parser
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +48,14 @@ class ReadOptions:
     max_depth: int = 256
     """Deepest element nesting accepted: libxml2's own limit, so both read paths agree
     (edXML needs about 10; hostile input uses thousands)."""
-    max_attachment_bytes: int | None = None
-    """Largest decoded (or unzipped) attachment; None means no limit beyond the request size."""
+    max_attachment_bytes: int | None = 384 << 20
+    """Largest decoded attachment (as sent, before any unzipping); None means no limit beyond
+    the request size. 384 MiB is what a 512 MiB request of base64 can carry."""
+    max_decompressed_bytes: int | None = 384 << 20
+    """Largest file unwrapped from a single-entry zip (a zip bomb of 3 MB inflates to GiB)."""
+    max_compression_ratio: int | None = 200
+    """Largest unwrapped size over the zip's own size (past the first MiB): documents compress
+    1-20x, bombs 1000x."""
     max_attachments: int = 500
     unwrap_single_entry_zips: bool = True
     """Unwrap the zip the VNPT library puts around single files (§2.5)."""
@@ -144,9 +150,30 @@ def _read_small(
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
         raise _syntax_error(exc) from None
+    # libxml2 refused deeper nesting itself; a smaller configured limit is checked here.
+    return _map_tree(root, blobs, options, findings, options.max_depth < _LIBXML2_MAX_DEPTH)
+
+
+def read_element(
+    root: etree._Element, blobs: BlobStoreLike, options: ReadOptions = DEFAULT_OPTIONS
+) -> Package:
+    """Read an edXML package a caller built as a tree in memory (a face translating its own
+    dialect element by element), with the same repairs and findings as a package file, and
+    no serialising and parsing again. Inline attachment content is decoded into blobs and
+    dropped from the tree."""
+    return _map_tree(root, blobs, options, [], True)
+
+
+def _map_tree(
+    root: etree._Element,
+    blobs: BlobStoreLike,
+    options: ReadOptions,
+    findings: list[Finding],
+    check_depth: bool,
+) -> Package:
     _check_root(root.tag)
-    if options.max_depth < _LIBXML2_MAX_DEPTH:
-        _check_depth(root, options.max_depth)
+    if check_depth:
+        _check_depth(root, min(options.max_depth, _LIBXML2_MAX_DEPTH))
     contents: dict[int, DecodedContent] = {}
     section = root.find(_ATTACHMENTS_TAG)
     if section is not None:
@@ -171,10 +198,6 @@ def _read_small(
 
 _LIBXML2_MAX_DEPTH = 256
 """libxml2 refuses deeper nesting by itself unless XML_PARSE_HUGE is set."""
-
-
-def _has_doctype(element: etree._Element) -> bool:
-    return bool(getattr(element.getroottree().docinfo, "doctype", ""))
 
 
 def _check_depth(root: etree._Element, max_depth: int) -> None:
@@ -411,7 +434,7 @@ class _Streamer:
             raise _too_deep(self.options.max_depth, element)
         if self.root is None:
             self.root = element
-            if _has_doctype(element):
+            if has_doctype(element):
                 raise _doctype_refused()
             _check_root(element.tag)
             return

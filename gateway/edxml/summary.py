@@ -9,6 +9,7 @@ from typing import Any
 
 from gateway.edxml.dates import format_date, format_timestamp
 from gateway.edxml.model import DocumentPackage, Organization, Package, StatusPackage
+from gateway.edxml.names import safe_file_name
 
 
 def _org(org: Organization) -> dict[str, str]:
@@ -82,12 +83,22 @@ def _document_summary(pkg: DocumentPackage) -> dict[str, Any]:
             {
                 "content_id": a.content_id,
                 "name": a.name,
+                "file_name": safe_file_name(a.name, f"attachment-{i}"),
                 "declared_type": a.content_type,
                 "kind": a.file_kind,
                 "size": a.file.size,
                 "sha256": a.file.sha256,
                 "unwrapped_from_zip": a.unwrapped_from_zip,
             }
-            for a in pkg.attachments
+            for i, a in enumerate(pkg.attachments, start=1)
         ],
     }
+
+
+def with_file_names(summary: dict[str, Any]) -> dict[str, Any]:
+    """A stored summary with ``file_name`` beside every attachment's ``name`` (as sent, for
+    display): summaries kept before the field existed get it on the way out too."""
+    for i, item in enumerate(summary.get("attachments") or (), start=1):
+        if isinstance(item, dict):
+            item["file_name"] = safe_file_name(str(item.get("name") or ""), f"attachment-{i}")
+    return summary

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import logging
 import os
 import signal
 import subprocess
@@ -14,15 +13,18 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from gateway.config import Settings, load_settings
-from gateway.errors import BadRequest
+from gateway import logs
+from gateway.config import Settings, UpstreamProtocol, load_settings
+from gateway.errors import BadRequest, NotFound
 from gateway.relay.connectors import connect
-from gateway.routing.directory import DirectoryEntry, add_entry, sync_directory
+from gateway.relay.directory import DirectoryEntry, add_entry, sync_directory
 from gateway.store import open_store
 from gateway.store.base import from_micros, to_micros
-from gateway.store.relay_sql import OUTBOX_STATES, OutboxItem
+from gateway.store.records import OUTBOX_STATES, OutboxItem
 
 EXIT_OK = 0
+EXIT_FAILED = 1
+"""``relay run --once``: something was tried and nothing succeeded (every send or poll failed)."""
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -36,13 +38,10 @@ def _when(micros: int) -> str:
 def cmd_relay_run(args: argparse.Namespace) -> int:
     from gateway.relay.service import RelayService
 
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
     settings = _settings(args)
-    if not settings.upstreams:
+    logs.configure(settings.log_format, settings.log_level)
+    if not settings.upstreams and not settings.retention_enabled:
+        # (with a retention policy the loop still has work: the periodic purge)
         raise BadRequest("N.Config.upstream", "no [[upstream]] is configured: nothing to relay")
     stop = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
@@ -60,6 +59,15 @@ def cmd_relay_run(args: argparse.Namespace) -> int:
                 f"{name}: accepted {poll.accepted}, duplicates {poll.duplicates}, "
                 f"refused {poll.refused}, deferred {poll.deferred}"
             )
+        failed = w.retried + w.dead + w.lost + w.expired
+        failed += sum(p.deferred + p.refused for p in step.polls.values())
+        succeeded = w.sent + sum(p.accepted + p.duplicates for p in step.polls.values())
+        if failed and not succeeded:
+            print(
+                f"relay: nothing succeeded ({failed} failure(s)); see the log above",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
         return EXIT_OK
     service.run(stop, idle_seconds=args.idle)
     return EXIT_OK
@@ -89,7 +97,12 @@ def _print_item(item: OutboxItem, long: bool) -> None:
             f"{item.id:>8} {item.state:<9} {item.upstream:<12} {item.kind:<8} "
             f"attempts={item.attempts:<3} next={_when(item.next_attempt_at)} {item.package_id} "
             f"-> {','.join(item.recipients)}"
-            + (f"  [{item.last_error}]" if item.last_error else "")
+            + (
+                f"  [{item.last_error_code + ': ' if item.last_error_code else ''}"
+                f"{item.last_error}]"
+                if item.last_error
+                else ""
+            )
         )
         return
     for name in OutboxItem.__slots__:
@@ -189,22 +202,31 @@ def _register_locals(settings: Settings, store: Any, name: str) -> None:
     from gateway.relay.connectors.vxp import VxpConnector
     from gateway.vxp.wire import AgencyRecord
 
-    chosen = [u for u in settings.upstreams if u.protocol == "vxp" and name in ("", u.name)]
+    chosen = [
+        u for u in settings.upstreams if u.protocol == UpstreamProtocol.VXP and name in ("", u.name)
+    ]
     if not chosen:
         raise BadRequest("N.Config.upstream", "no matching [[upstream]] of protocol vxp")
+    agencies = [a for a in store.list_agencies() if a.enabled]
+    if not agencies:
+        raise NotFound(
+            "N.Directory.Register",
+            "no enabled local agency to register: add them first (`edoc-gateway agencies "
+            "add`, or `serve --demo` for the demo agencies)",
+        )
     for upstream in chosen:
         connector = VxpConnector(upstream)
         try:
-            for agency in store.list_agencies():
-                if agency.enabled:
-                    connector.register_agency(
-                        AgencyRecord(agency.code, agency.name, pcode=upstream.system_id,
-                                     mail=agency.email)
+            for agency in agencies:
+                connector.register_agency(
+                    AgencyRecord(
+                        agency.code, agency.name, pcode=upstream.system_id, mail=agency.email
                     )
-                    print(f"{agency.code} registered at {upstream.name} under "
-                          f"{upstream.system_id}")
+                )
+                print(f"{agency.code} registered at {upstream.name} under {upstream.system_id}")
         finally:
             connector.close()
+        print(f"{len(agencies)} agency(ies) registered at {upstream.name}")
 
 
 def register(subparsers: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> None:

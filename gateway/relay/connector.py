@@ -14,56 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
-from gateway.errors import GatewayError
+from gateway.errors import PermanentRelayError as PermanentRelayError
+from gateway.errors import RelayError as RelayError
+from gateway.errors import TransientRelayError as TransientRelayError
 
 Kind = Literal["document", "status"]
-
-
-class RelayError(GatewayError):
-    """An upstream call failed; see the two subclasses for what the relay does about it."""
-
-
-class TransientRelayError(RelayError):
-    """Worth retrying later: network errors, timeouts, HTTP 5xx, an upstream that is down."""
-
-
-class PermanentRelayError(RelayError):
-    """The upstream refused the package itself; retrying the same bytes cannot succeed."""
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamSettings:
-    """One upstream this gateway relays to and polls (from the ``[[upstream]]`` tables)."""
-
-    name: str
-    """Local name, used in routing rules, queue listings and logs (e.g. ``national``)."""
-    protocol: Literal["vxp", "peer"]
-    """``vxp``: the national axis REST API (reference §4); ``peer``: a parent edoc-gateway's SOAP
-    service (its ``/soap/v1``)."""
-    endpoint: str
-    """Base URL: the VXP adapter (``http://10.0.0.1:8080/XrdAdapter/adapter``) or the parent
-    gateway's SOAP address (``https://truc.example.gov.vn/soap/v1``)."""
-    system_id: str = ""
-    """VXP ``systemid`` (e.g. ``00.53.W00``); for a peer, this gateway's agency code there."""
-    secret: str = ""
-    """The VXP HMAC secret, or the peer agency's UsernameToken secret. Never logged."""
-    timeout_seconds: float = 30.0
-    """Connect and read timeout of every call."""
-    verify_tls: bool = True
-    ca_bundle: Path | None = None
-    """CA certificates for the upstream's TLS certificate (the specialised network's own CA)."""
-    client_cert_file: Path | None = None
-    """PEM client certificate for mutual TLS (with ``client_key_file``)."""
-    client_key_file: Path | None = None
-    proxy: str = ""
-    """HTTP(S) proxy URL for reaching the upstream."""
-    source_address: str = ""
-    """Local IP address to send from (the interface on the specialised network)."""
-    poll_interval_seconds: float = 10.0
-    """How often the inbound poller asks for new packages and statuses."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,17 +15,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from gateway.config import Settings
+from gateway.errors import RelayError
 from gateway.exchange import Exchange
-from gateway.relay.connector import Connector, RelayError
+from gateway.relay.connector import Connector
 from gateway.relay.connectors import connect
+from gateway.relay.contact import ContactRecorder
+from gateway.relay.directory import SyncResult, sync_directory
 from gateway.relay.outbox import SECOND
 from gateway.relay.poller import InboundPoller, PollRound
 from gateway.relay.worker import RelayWorker, WorkerRound, node_id
-from gateway.routing.directory import SyncResult, sync_directory
 from gateway.store.base import to_micros
-from gateway.store.sql import SqlStore
+from gateway.store.retention import run_retention
 
 log = logging.getLogger(__name__)
+RETENTION_LEASE = "retention"
+"""The lease that lets one node of several run the retention job at a time."""
 
 
 @dataclass(slots=True)
@@ -56,8 +60,6 @@ class RelayService:
         self.exchange = exchange if exchange is not None else Exchange(settings)
         self.clock = clock or self.exchange.clock
         store = self.exchange.store
-        if not isinstance(store, SqlStore):
-            raise TypeError("the relay needs the SQL store")
         self.store = store
         self.owner = owner or node_id()
         self.connectors = (
@@ -65,6 +67,8 @@ class RelayService:
             if connectors is not None
             else {u.name: connect(u) for u in settings.upstreams}
         )
+        self.contacts = ContactRecorder(store, lambda: to_micros(self.clock()))
+        """One throttle for the worker and every poller: an upstream's contact outcomes."""
         self.worker = RelayWorker(
             settings,
             store,
@@ -72,6 +76,7 @@ class RelayService:
             self.connectors,
             owner=self.owner,
             clock=self.clock,
+            contacts=self.contacts,
         )
         self.pollers = {
             name: InboundPoller(
@@ -82,6 +87,7 @@ class RelayService:
                 owner=self.owner,
                 clock=self.clock,
                 lease_seconds=settings.relay_lease_seconds,
+                contacts=self.contacts,
             )
             for name, connector in self.connectors.items()
         }
@@ -91,6 +97,8 @@ class RelayService:
         }
         self.next_poll = dict.fromkeys(self.connectors, 0)
         self.next_sync = dict.fromkeys(self.connectors, 0)
+        self.next_retention = 0
+        self.retention: threading.Thread | None = None
 
     def run_once(self) -> Step:
         step = Step(self.worker.run_once())
@@ -108,7 +116,35 @@ class RelayService:
                 except RelayError as exc:
                     log.warning("directory sync from %s failed: %s", name, exc)
                     self.next_sync[name] = now + 60 * SECOND  # try again soon
+        self._maybe_retain(now)
         return step
+
+    def _maybe_retain(self, now: int) -> None:
+        """Start the retention job (purge, forget, collect) when it is due, in a thread of its
+        own so sends and polls go on meanwhile; one node at a time, under a lease."""
+        minutes = self.settings.retention_interval_minutes
+        if minutes <= 0 or now < self.next_retention:
+            return
+        if self.retention is not None and self.retention.is_alive():
+            return
+        every = minutes * 60 * SECOND
+        self.next_retention = now + every
+        if not self.store.acquire_lease(RETENTION_LEASE, self.owner, now, now + every):
+            return
+        self.retention = threading.Thread(
+            target=self._retain, args=(now,), name="retention", daemon=True
+        )
+        self.retention.start()
+
+    def _retain(self, now: int) -> None:
+        try:
+            report = run_retention(self.store, self.exchange.blobs, self.settings, now)
+            log.info("retention: %s", report.describe())
+        except Exception:
+            log.exception("retention failed (the next run continues where it stopped)")
+        finally:
+            with contextlib.suppress(Exception):
+                self.store.release_lease(RETENTION_LEASE, self.owner)
 
     def run(self, stop: threading.Event, idle_seconds: float = 1.0) -> None:
         """Step until ``stop`` is set; pause ``idle_seconds`` when a step moved nothing."""
@@ -127,6 +163,8 @@ class RelayService:
             self.close()
 
     def close(self) -> None:
+        if self.retention is not None:
+            self.retention.join(60)
         self.worker.close()
         for poller in self.pollers.values():
             with contextlib.suppress(Exception):

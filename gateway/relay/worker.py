@@ -24,21 +24,26 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
+from gateway import instruments, logs
 from gateway.config import Settings
-from gateway.relay.connector import (
-    Connector,
-    OutboundPackage,
-    PermanentRelayError,
-    TransientRelayError,
-)
+from gateway.errors import PermanentRelayError, TransientRelayError
+from gateway.relay.connector import Connector, OutboundPackage
+from gateway.relay.contact import ContactRecorder
 from gateway.relay.outbox import SECOND, CircuitBreaker, RetryPolicy
-from gateway.store.base import to_micros
-from gateway.store.blobs import FileBlobStore
-from gateway.store.relay_sql import OutboxItem
-from gateway.store.sql import SqlStore
+from gateway.store.base import RelayStore, to_micros
+from gateway.store.blobs import BlobStore
+from gateway.store.records import OutboxItem, OutboxState
 
 log = logging.getLogger(__name__)
+GAVE_UP_ATTEMPTS = "R.Relay.MaxAttempts"
+"""A dead letter after ``relay_max_attempts`` transient failures."""
+GAVE_UP_AGE = "R.Relay.MaxAge"
+"""A dead letter older than ``relay_max_age_hours``."""
+MISSING_BLOB = "N.Relay.Blob"
+"""A dead letter whose bytes are missing from the blob store."""
 Clock = Callable[[], dt.datetime]
+_OUTCOME = {OutboxState.SENT: "sent", OutboxState.QUEUED: "retry", OutboxState.DEAD: "dead"}
+"""An attempt's outcome as ``gateway_relay_attempts_total`` names it."""
 
 
 def _utc_now() -> dt.datetime:
@@ -71,8 +76,8 @@ class RelayWorker:
     def __init__(
         self,
         settings: Settings,
-        store: SqlStore,
-        blobs: FileBlobStore,
+        store: RelayStore,
+        blobs: BlobStore,
         connectors: Mapping[str, Connector],
         *,
         owner: str = "",
@@ -80,6 +85,7 @@ class RelayWorker:
         rand: Callable[[], float] = random.random,
         batch: int = 20,
         concurrency: int | None = None,
+        contacts: ContactRecorder | None = None,
     ) -> None:
         self.store = store
         self.blobs = blobs
@@ -94,6 +100,10 @@ class RelayWorker:
         """Guards the breakers and the round's counters across send threads."""
         self.policy = RetryPolicy.from_settings(settings)
         self.lease = settings.relay_lease_seconds * SECOND
+        self.reporter = settings.gateway_id
+        """Who transport traces come from: this gateway, never the receiver."""
+        self.contacts = contacts or ContactRecorder(store, self._now)
+        """Each send's outcome, for health (an upstream down for too long)."""
         self.breakers = {
             name: CircuitBreaker(
                 settings.relay_circuit_failures, settings.relay_circuit_cooldown_seconds
@@ -110,7 +120,14 @@ class RelayWorker:
             now,
             now - int(self.policy.max_age_seconds * SECOND),
             "gave up: older than relay_max_age_hours and never delivered",
+            error_code=GAVE_UP_AGE,
+            reporter=self.reporter,
         )
+        if result.expired:
+            log.error(
+                "relay: %d outbox item(s) became dead letters (older than relay_max_age_hours)",
+                result.expired,
+            )
         for name, connector in self.connectors.items():
             breaker = self.breakers[name]
             allowance = breaker.allowance(now, self.batch)
@@ -153,7 +170,8 @@ class RelayWorker:
             with self._lock:
                 result.released += 1
             return
-        self._attempt(connector, breaker, item, result)
+        with logs.request_scope(package_id=item.package_id, upstream=item.upstream):
+            self._attempt(connector, breaker, item, result)
 
     def _now(self) -> int:
         return to_micros(self.clock())
@@ -163,7 +181,11 @@ class RelayWorker:
     ) -> None:
         if not self.blobs.contains(item.blob_sha256):
             self._finish(
-                item, result, "dead", error=f"the package's blob {item.blob_sha256} is missing"
+                item,
+                result,
+                OutboxState.DEAD,
+                error=f"the package's blob {item.blob_sha256} is missing",
+                error_code=MISSING_BLOB,
             )
             return
         package = OutboundPackage(
@@ -180,19 +202,36 @@ class RelayWorker:
         except PermanentRelayError as exc:
             with self._lock:
                 breaker.success()  # the upstream answered: it is up
-            self._finish(item, result, "dead", error=f"refused by {item.upstream}: {exc}")
+            self.contacts.ok(item.upstream)
+            self._finish(
+                item,
+                result,
+                OutboxState.DEAD,
+                error=f"refused by {item.upstream}: {exc.message}",
+                error_code=exc.code,
+            )
         except TransientRelayError as exc:
-            self._transient(breaker, item, result, str(exc))
+            self.contacts.failed(item.upstream, f"{exc.code}: {exc}")
+            self._transient(breaker, item, result, str(exc), exc.code)
         except Exception as exc:  # a connector bug must not stop the relay: retry, and say so
             log.exception("relay: connector %s failed unexpectedly", item.upstream)
-            self._transient(breaker, item, result, f"unexpected {type(exc).__name__}: {exc}")
+            self.contacts.failed(item.upstream, f"unexpected {type(exc).__name__}")
+            self._transient(
+                breaker, item, result, f"unexpected {type(exc).__name__}: {exc}", "M.Relay.Bug"
+            )
         else:
             with self._lock:
                 breaker.success()
-            self._finish(item, result, "sent", remote_id=sent.remote_id)
+            self.contacts.ok(item.upstream)
+            self._finish(item, result, OutboxState.SENT, remote_id=sent.remote_id)
 
     def _transient(
-        self, breaker: CircuitBreaker, item: OutboxItem, result: WorkerRound, error: str
+        self,
+        breaker: CircuitBreaker,
+        item: OutboxItem,
+        result: WorkerRound,
+        error: str,
+        code: str,
     ) -> None:
         now = self._now()
         with self._lock:
@@ -200,18 +239,32 @@ class RelayWorker:
         attempts = item.attempts + 1
         reason = self.policy.give_up(attempts, item.created_at, now)
         if reason:
-            self._finish(item, result, "dead", error=f"{reason}; last error: {error}")
+            self._finish(
+                item,
+                result,
+                OutboxState.DEAD,
+                error=f"{reason}; last error: {error}",
+                error_code=GAVE_UP_ATTEMPTS if "attempts" in reason else GAVE_UP_AGE,
+            )
             return
         delay = self.policy.delay(attempts, self.rand)
-        self._finish(item, result, "queued", error=error, next_attempt_at=now + int(delay * SECOND))
+        self._finish(
+            item,
+            result,
+            OutboxState.QUEUED,
+            error=error,
+            error_code=code,
+            next_attempt_at=now + int(delay * SECOND),
+        )
 
     def _finish(
         self,
         item: OutboxItem,
         result: WorkerRound,
-        state: str,
+        state: OutboxState,
         *,
         error: str = "",
+        error_code: str = "",
         remote_id: str = "",
         next_attempt_at: int = 0,
     ) -> None:
@@ -221,26 +274,45 @@ class RelayWorker:
             self._now(),
             state,
             error=error,
+            error_code=error_code,
             remote_id=remote_id,
             next_attempt_at=next_attempt_at,
+            reporter=self.reporter,
         )
+        instruments.RELAY_ATTEMPTS.labels(
+            item.upstream, "lost" if done is None else _OUTCOME[state]
+        ).inc()
         if done is None:
             log.warning("relay: lease on outbox item %s was lost; outcome discarded", item.id)
             with self._lock:
                 result.lost += 1
             return
-        log.info(
-            "relay: outbox %s package %s -> %s: %s%s",
-            item.id,
-            item.package_id,
-            item.upstream,
-            state,
-            f" ({error})" if error else "",
-        )
+        if state == "dead":
+            # An operator must act (queue retry / cancel); the sender was told by a trace.
+            log.error(
+                "relay: dead letter: outbox %s package %s from %s -> %s (%s): %s %s",
+                item.id,
+                item.package_id,
+                item.sender,
+                item.upstream,
+                ",".join(item.recipients),
+                error_code,
+                error,
+            )
+        else:
+            log.log(
+                logging.WARNING if state == "queued" else logging.INFO,
+                "relay: outbox %s package %s -> %s: %s%s",
+                item.id,
+                item.package_id,
+                item.upstream,
+                state,
+                f" ({error_code}: {error})" if error else "",
+            )
         with self._lock:
-            if state == "sent":
+            if state is OutboxState.SENT:
                 result.sent += 1
-            elif state == "queued":
+            elif state is OutboxState.QUEUED:
                 result.retried += 1
             else:
                 result.dead += 1

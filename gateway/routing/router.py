@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from gateway.config import RouteRule, Settings
 from gateway.edxml.agency import AgencyCode, parse_agency_code
 from gateway.errors import Finding, InvalidAgencyCode, InvalidPackage
-from gateway.store.base import Store
+from gateway.store.base import RoutingStore
 
 LOCAL = ""
 """The ``upstream`` of a local destination."""
@@ -44,7 +44,7 @@ class Route:
 
 
 class Router:
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: RoutingStore) -> None:
         self.settings = settings
         self.store = store
         self.upstream_names = frozenset(u.name for u in settings.upstreams)

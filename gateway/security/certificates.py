@@ -49,9 +49,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, ExtensionOID
 
-from gateway.errors import FaultSide, GatewayError
+from gateway.config import RevocationMode
+from gateway.errors import CertificateError, UnknownTrustDomain
 
-RevocationMode = Literal["off", "soft-fail", "hard-fail"]
 RevocationStatus = Literal["good", "revoked", "unknown", "not-checked"]
 RevocationSource = Literal["crl", "ocsp", "cache"]
 CertificateSource = str | os.PathLike[str] | bytes
@@ -99,18 +99,6 @@ _PROCESSED_CRITICAL = frozenset(
 )
 
 
-class CertificateError(GatewayError):
-    """Bytes that are not a certificate, or a certificate file that cannot be read."""
-
-    side = FaultSide.CLIENT
-
-
-class UnknownTrustDomain(GatewayError):
-    """A trust domain name that the configuration does not define."""
-
-    side = FaultSide.SERVER
-
-
 def load_certificates(*sources: CertificateSource) -> tuple[x509.Certificate, ...]:
     """Certificates from PEM or DER files, directories of them, or PEM/DER bytes, deduplicated.
 
@@ -148,7 +136,7 @@ class TrustDomain:
     """Short name used in configuration and results, e.g. ``vn-gov`` or ``test``."""
     anchors: tuple[x509.Certificate, ...]
     """Trusted CA certificates (usually roots). Only their name, key and validity are used."""
-    revocation: RevocationMode = "soft-fail"
+    revocation: RevocationMode = RevocationMode.SOFT_FAIL
     """``hard-fail``: a certificate whose revocation status cannot be learned is refused.
     ``soft-fail`` (default): it passes with status "unknown" and a warning in ``reason``; a
     revoked certificate is refused either way. Soft by default because the specialised network
@@ -180,7 +168,7 @@ class TrustDomain:
             raise ValueError("a trust domain needs a name")
         if not self.anchors:
             raise ValueError(f"trust domain {self.name!r} has no anchor certificates")
-        if self.revocation not in ("off", "soft-fail", "hard-fail"):
+        if self.revocation not in {mode.value for mode in RevocationMode}:
             raise ValueError(
                 f"trust domain {self.name!r}: revocation must be off, soft-fail or hard-fail"
             )
@@ -370,7 +358,7 @@ def check_certificate(
     except _PathError as exc:
         return _result(leaf, False, str(exc), (), "not-checked", None)
     chain = tuple(_name(cert) for cert in path)
-    if domain.revocation == "off":
+    if domain.revocation == RevocationMode.OFF:
         return _result(leaf, True, "valid (revocation not checked)", chain, "not-checked", None)
     if len(path) == 1:
         return _result(leaf, True, "valid (trusted directly)", chain, "not-checked", None)
@@ -378,7 +366,7 @@ def check_certificate(
     if answer.status == "revoked":
         return _result(leaf, False, answer.detail, chain, "revoked", answer.source)
     if answer.status == "unknown":
-        if domain.revocation == "hard-fail":
+        if domain.revocation == RevocationMode.HARD_FAIL:
             reason = f"revocation status unknown (hard-fail): {answer.detail}"
             return _result(leaf, False, reason, chain, "unknown", answer.source)
         reason = f"valid, but revocation status unknown (soft-fail): {answer.detail}"

@@ -21,26 +21,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from gateway.edxml.agency import parse_agency_code
-from gateway.errors import BadRequest, FaultSide, GatewayError, NotFound
+from email_validator import EmailNotValidError, validate_email
+
+from gateway.config import Settings
+from gateway.edxml.agency import check_registrable
+from gateway.errors import (
+    AlreadyExists,
+    AuthenticationFailed,
+    BadRequest,
+    MasterKeyError,
+    NotFound,
+)
 from gateway.store.base import AgencyRecord, Store, to_micros
 
 KEY_BYTES = 32
-
-
-class AuthenticationFailed(GatewayError):
-    """The caller could not be identified as an enabled agency."""
-
-    side = FaultSide.CLIENT
-
-    def __init__(self, message: str) -> None:
-        super().__init__("M.Security.Authentication", message, "/Envelope/Header/Security")
-
-
-class MasterKeyError(GatewayError):
-    """The master key is missing, unreadable or not the one the secrets were made with."""
-
-    side = FaultSide.SERVER
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +75,27 @@ def load_master_key(path: Path, *, create: bool = True) -> bytes:
     return key
 
 
+def new_master_key() -> str:
+    """A fresh master key as text (``master_key``, or the content of ``master_key_file``)."""
+    return base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()
+
+
+def master_key_of(settings: Settings, *, create: bool = True) -> bytes:
+    """The configured master key: ``master_key`` itself, else the file (created if missing,
+    unless ``create=False``: health checks never make a key)."""
+    if settings.master_key:
+        try:
+            key = base64.b64decode(settings.master_key.strip(), validate=True)
+        except binascii.Error:
+            key = b""
+        if len(key) != KEY_BYTES:
+            raise MasterKeyError(
+                "M.Security.MasterKey", f"master_key does not hold a {KEY_BYTES}-byte key"
+            )
+        return key
+    return load_master_key(settings.key_file, create=create)
+
+
 def derive_secret(master_key: bytes, code: str, version: int) -> str:
     """The agency's secret for this version: 43 URL-safe characters."""
     message = f"edoc-gateway/agency-secret/v1\x00{code}\x00{version}".encode()
@@ -109,6 +124,17 @@ def parse_created(text: str) -> dt.datetime:
     return moment
 
 
+def valid_email(address: str) -> str:
+    """``address`` checked as an e-mail address (syntax, no DNS), normalised; '' stays ''."""
+    address = address.strip()
+    if not address:
+        return ""
+    try:
+        return validate_email(address, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise BadRequest("M.Agency.Email", f"{address!r} is not an e-mail address: {exc}") from None
+
+
 class Credentials:
     """Issues agency secrets and checks UsernameTokens against them."""
 
@@ -127,19 +153,31 @@ class Credentials:
 
     # -- administration -----------------------------------------------------------------------
     def add_agency(
-        self, code: str, name: str, email: str, now: dt.datetime, *, parent: str = ""
+        self,
+        code: str,
+        name: str,
+        email: str,
+        now: dt.datetime,
+        *,
+        parent: str = "",
+        system: bool = False,
     ) -> tuple[AgencyRecord, str]:
         """Register an agency; returns it and its secret (shown once, never stored).
 
-        ``parent``: an agency already registered here that may act for this one."""
-        parsed = parse_agency_code(code, path="agency code")
+        ``parent``: an agency already registered here that may act for this one. ``system``:
+        the code is a system's id (a VXP systemId such as ``vxp.saas.03``), not an agency code.
+        ``email`` must be an address (syntax only, no DNS lookup)."""
+        text = check_registrable(code, system=system, path="agency code")
+        email = valid_email(email)
         if parent:
             parent = self._existing(parent).code
-            if parent == parsed.text:
+            if parent == text:
                 raise BadRequest("R.Agency.Parent", f"agency {parent} cannot be its own parent")
-        secret = derive_secret(self.master_key, parsed.text, 1)
+        if self.store.get_agency(text) is not None:
+            raise AlreadyExists("M.Agency.Exists", f"agency {text} is already registered")
+        secret = derive_secret(self.master_key, text, 1)
         record = AgencyRecord(
-            code=parsed.text,
+            code=text,
             name=name,
             email=email,
             enabled=True,

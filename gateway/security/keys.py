@@ -20,17 +20,25 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from gateway.config import Settings
+from gateway.errors import SigningKeyError
 
 KEY_NAME, CERT_NAME = "gateway.key", "gateway.crt"
 VALIDITY = dt.timedelta(days=730)
 
 
-def signing_material(settings: Settings) -> tuple[Path, Path]:
-    """The key and certificate files to sign with, generating a self-signed pair if needed."""
+def signing_material(settings: Settings, *, create: bool = True) -> tuple[Path, Path]:
+    """The key and certificate files to sign with, generating a self-signed pair if needed
+    (``create=False``: health checks, which must never make a key, get an error instead)."""
     if settings.signing_key_file is not None and settings.signing_cert_file is not None:
         return settings.signing_key_file, settings.signing_cert_file
     folder = settings.signing_dir
     if not folder.exists():
+        if not create:
+            raise SigningKeyError(
+                "N.SigningKey",
+                f"no signing key at {folder} (none configured, and none generated yet: "
+                "`serve` makes a self-signed pair on its first start)",
+            )
         _generate_folder(settings.gateway_id, folder)
     return folder / KEY_NAME, folder / CERT_NAME
 

@@ -34,7 +34,7 @@ from signxml.exceptions import InvalidDigest, SignXMLException
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from gateway.edxml.namespaces import XMLDSIG
-from gateway.errors import FaultSide, GatewayError
+from gateway.errors import ReceiptInvalid
 from gateway.security.signatures import (
     PLACEHOLDER,
     SECURE_DIGEST_ALGORITHMS,
@@ -52,15 +52,6 @@ _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 _MAX_RECEIPT_BYTES = 1 << 20
 """A receipt is about 3 KB; anything near this is not one."""
-
-
-class ReceiptInvalid(GatewayError):
-    """A receipt that is not one this gateway issued, or was changed since (biên nhận)."""
-
-    side = FaultSide.CLIENT
-
-    def __init__(self, message: str) -> None:
-        super().__init__("M.Receipt", message, "/Receipt")
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,8 +47,12 @@ from signxml.signer import XMLSigner
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from gateway.edxml.namespaces import QCVN, XMLDSIG, local_name, namespace_of
-from gateway.errors import FaultSide, GatewayError, UnusableInput
-from gateway.security.xml import pull_parser
+from gateway.errors import (
+    SignatureRejected,
+    SigningKeyError,
+    UnusableInput,
+)
+from gateway.safexml import pull_parser
 
 ENVELOPED_SIGNATURE = SignatureConstructionMethod.enveloped.value
 """The transform that removes the Signature element itself before digesting the document."""
@@ -195,26 +199,6 @@ CertificateCheck = Callable[[bytes], str | None]
 """Given the signer certificate's DER, the reason it is not trusted, or None if it is."""
 
 
-class SignatureRejected(GatewayError):
-    """A sender's policy refuses the package because of its signature (chữ ký số)."""
-
-    side = FaultSide.CLIENT
-
-    def __init__(self, result: SignatureResult) -> None:
-        super().__init__(
-            "M.Signature",
-            f"the package's digital signature (chữ ký số) is not accepted: {result.reason}",
-            "/edXML/edXMLEnvelope/edXMLHeader/Signature",
-        )
-        self.result = result
-
-
-class SigningKeyError(GatewayError):
-    """The gateway's signing key or certificate cannot be used (a configuration mistake)."""
-
-    side = FaultSide.SERVER
-
-
 def enforce(result: SignatureResult, policy: VerifyPolicy) -> None:
     """Raise :class:`SignatureRejected` if the sender's policy refuses this result."""
     if policy.require_valid and result.status is not SignatureStatus.VALID:
@@ -227,7 +211,7 @@ def enforce(result: SignatureResult, policy: VerifyPolicy) -> None:
 
 
 def c14n_parser(*, recover: bool = False) -> etree.XMLParser:
-    """Hardened like :mod:`gateway.security.xml`, with two differences that C14N needs:
+    """Hardened like :mod:`gateway.safexml`, with two differences that C14N needs:
     processing instructions are kept (canonical XML includes them), and ``huge_tree`` is on
     (attachments exceed libxml2's 10 MB text limit). Comments are dropped: a ``URI=""``
     reference excludes them anyway."""

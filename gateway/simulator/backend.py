@@ -20,11 +20,12 @@ import secrets
 from collections.abc import Mapping
 from typing import BinaryIO
 
+from gateway.errors import VxpRefusal
+from gateway.restface.server import Upload
 from gateway.simulator.faults import FaultPlan
 from gateway.simulator.store import SimulatorStore, now_micros
 from gateway.vxp import wire
 from gateway.vxp.peek import peek_header
-from gateway.vxp.server import Upload, VxpRefusal
 from gateway.vxp.wire import AgencyRecord, MessageType, ReceivedItem, SentItem
 
 _MAX_DEPTH = 8

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import os
 import ssl
 from pathlib import Path
 from typing import Any
 
+from gateway import logs
 from gateway.simulator.faults import FaultRule
 
 
@@ -53,13 +54,26 @@ def register(commands: Any) -> None:
     sim.add_argument("--tls-key")
     sim.add_argument("--client-ca", help="PEM CA bundle: require client certificates from it")
     sim.add_argument("--seed", type=int, help="random seed for probabilistic faults")
+    sim.add_argument(
+        "--log-format",
+        choices=logs.FORMATS,
+        default=os.environ.get("GATEWAY_LOG_FORMAT", "text"),
+        help="text or json, like the gateway's log_format (default: $GATEWAY_LOG_FORMAT or text)",
+    )
+    sim.add_argument(
+        "--log-level",
+        choices=logs.LEVELS,
+        type=str.upper,
+        default=os.environ.get("GATEWAY_LOG_LEVEL", "INFO").upper(),
+        help="like the gateway's log_level (default: $GATEWAY_LOG_LEVEL or INFO)",
+    )
     sim.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from gateway.simulator.httpd import ADMIN_PATH, Simulator
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logs.configure(args.log_format, args.log_level)
     systems = dict(args.agency)
     if not systems:
         print("warning: no --agency CODE:SECRET given; every request will be refused")

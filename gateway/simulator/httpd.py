@@ -31,10 +31,10 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer
 
+from gateway.restface.server import VxpApp
 from gateway.simulator.backend import SimulatorBackend
 from gateway.simulator.faults import CONNECTION_KINDS, FaultPlan, FaultRule
 from gateway.simulator.store import SimulatorStore
-from gateway.vxp.server import VxpApp
 
 log = logging.getLogger(__name__)
 ADMIN_PATH = "/_sim/faults"

@@ -1,10 +1,12 @@
-"""The WSGI application serving the SOAP service at ``/soap/v1`` and its WSDL at ``?wsdl``.
+"""The WSGI application serving the SOAP service at ``/soap/v1``, its WSDL at ``?wsdl`` and the
+SOAP 1.1-only description at ``?wsdl11``.
 
-Before spyne runs, this layer: refuses bodies over ``max_request_bytes`` (413) before reading
-them, reads the body (spooled to disk past ``stream_threshold_bytes``), picks the SOAP version
-from the Content-Type (``text/xml`` 1.1, ``application/soap+xml`` 1.2), reads the envelope's
-head and authenticates the WS-Security UsernameToken. Anything refused there is answered with a
-fault in the request's SOAP version, built like the faults spyne sends (``gateway.soap.faults``).
+Before spyne runs, this layer: refuses bodies over ``max_request_bytes`` before reading them (a
+plain SOAP fault ``R.Request.Size``), reads the body (spooled to disk past
+``stream_threshold_bytes``), picks the SOAP version from the Content-Type (``text/xml`` 1.1,
+``application/soap+xml`` 1.2), reads the envelope's head and authenticates the WS-Security
+UsernameToken. Anything refused there is answered with a fault in the request's SOAP version,
+built like the faults spyne sends (``gateway.soap.faults``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import io
 import logging
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -24,19 +25,25 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 from spyne import Fault
 from spyne.server.wsgi import WsgiApplication
 
+from gateway import logs
+from gateway.catalogue import Language
 from gateway.config import Settings
-from gateway.errors import GatewayError, LimitExceeded
+from gateway.errors import (
+    AuthenticationFailed,
+    GatewayError,
+    HttpRefusal,
+    InternalError,
+)
 from gateway.exchange import Exchange
-from gateway.security.credentials import AuthenticationFailed
 from gateway.soap.envelope import EnvelopeHead, SoapVersion, read_head, username_token
-from gateway.soap.faults import InternalError, fault_envelope
+from gateway.soap.faults import fault_envelope
 from gateway.soap.protocol import build_application
 from gateway.soap.service import ENVIRON_KEY, PUBLIC_OPERATIONS, CallContext
-from gateway.soap.wsdl import SERVICE_PATH, build_wsdl, service_address
+from gateway.soap.wsdl import SERVICE_PATH, build_wsdl, build_wsdl11, service_address
+from gateway.web import CHUNK, open_body, refusal_headers, request_id, send_bytes, send_text
+from gateway.web.admission import charge_agency, pending_refusal
 
 log = logging.getLogger(__name__)
-
-CHUNK = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,56 +75,11 @@ def needs_streaming(size: int, settings: Settings) -> bool:
     return size > settings.stream_threshold_bytes
 
 
-class _HttpRefusal(Exception):
-    """A request refused at the HTTP level, before any SOAP version is known."""
-
-    def __init__(self, status: HTTPStatus, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 def read_body(environ: WSGIEnvironment, settings: Settings, into: IO[bytes]) -> int:
-    """Copy the request body into ``into``, counting: refused past ``max_request_bytes``.
-
-    A declared Content-Length over the limit is refused before a byte is read. A chunked body
-    (the server de-chunks it, as gunicorn does) is refused as soon as it passes the limit.
-    Returns the size, with ``into`` rewound.
-    """
-    limit = settings.max_request_bytes
-    declared = environ.get("CONTENT_LENGTH") or ""
-    chunked = "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower()
-    length: int | None = None
-    if declared:
-        try:
-            length = int(declared)
-        except ValueError:
-            raise _HttpRefusal(HTTPStatus.BAD_REQUEST, "Content-Length is not a number") from None
-        if length > limit:
-            raise _too_large(limit)
-    elif not chunked:
-        raise _HttpRefusal(HTTPStatus.LENGTH_REQUIRED, "send a Content-Length or a chunked body")
-    stream = environ["wsgi.input"]
-    size = 0
-    while length is None or size < length:
-        chunk = stream.read(CHUNK if length is None else min(CHUNK, length - size))
-        if not chunk:
-            break
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        into.write(chunk)
-    if length is not None and size < length:
-        raise _HttpRefusal(HTTPStatus.BAD_REQUEST, "the body is shorter than Content-Length")
-    into.seek(0)
-    return size
-
-
-def _too_large(limit: int) -> LimitExceeded:
-    return LimitExceeded(
-        "R.Request.Size",
-        f"the request is larger than this gateway accepts ({limit} bytes, max_request_bytes)",
-    )
+    """Copy the request body into ``into`` through the one bounded stream (:mod:`gateway.web`):
+    refused past ``max_request_bytes``, a declared length before a byte is read. Returns the
+    size, with ``into`` rewound."""
+    return open_body(environ, settings.max_request_bytes, length_required=True).copy_to(into)
 
 
 def _chunks(body: IO[bytes]) -> Iterator[bytes]:
@@ -126,7 +88,8 @@ def _chunks(body: IO[bytes]) -> Iterator[bytes]:
 
 
 class SoapApplication:
-    """``/soap/v1``: POST for SOAP 1.1 and 1.2 calls, GET ``?wsdl`` for the contract."""
+    """``/soap/v1``: POST for SOAP 1.1 and 1.2 calls, GET ``?wsdl`` (or ``?wsdl11``, SOAP 1.1
+    only) for the contract."""
 
     def __init__(
         self,
@@ -140,6 +103,7 @@ class SoapApplication:
         self.large_request_handler = large_request_handler
         self.large_response_handler = large_response_handler
         self.wsdl = build_wsdl(service_address(settings))
+        self.wsdl11 = build_wsdl11(service_address(settings))
         # spyne's own limit is set too, though requests reach it only after the check above.
         self.spyne: dict[SoapVersion, Any] = {
             version: WsgiApplication(
@@ -149,26 +113,25 @@ class SoapApplication:
         }
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        request_id = uuid.uuid4().hex[:16]
+        rid = request_id(environ)
         started = time.perf_counter()
         outcome: dict[str, Any] = {"status": "", "operation": "", "agency": "", "fault": ""}
 
         def respond(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             outcome["status"] = status.split(" ", 1)[0]
-            return start_response(status, [*headers, ("X-Request-Id", request_id)], exc_info)
+            return start_response(status, [*headers, ("X-Request-Id", rid)], exc_info)
 
-        try:
-            return self._handle(environ, respond, request_id, outcome)
-        finally:
-            log.info(
-                "soap request_id=%s op=%s agency=%s status=%s fault=%s ms=%.1f",
-                request_id,
-                outcome["operation"] or "-",
-                outcome["agency"] or "-",
-                outcome["status"],
-                outcome["fault"] or "-",
-                (time.perf_counter() - started) * 1000,
-            )
+        with logs.request_scope(request_id=rid, face="soap"):
+            try:
+                return self._handle(environ, respond, rid, outcome)
+            finally:
+                # the one line per request (and its metrics), with what the layers below bound
+                logs.bind(operation=outcome["operation"], agency=outcome["agency"])
+                logs.log_request(
+                    outcome["status"] or 0,
+                    time.perf_counter() - started,
+                    code=outcome["fault"] or "",
+                )
 
     def _handle(
         self,
@@ -182,7 +145,11 @@ class SoapApplication:
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
         if method == "GET":
             query = parse_qs(str(environ.get("QUERY_STRING", "")), keep_blank_values=True)
-            if "wsdl" in (key.lower() for key in query):
+            keys = {key.lower() for key in query}
+            if "wsdl11" in keys:  # the SOAP 1.1-only description (Apache Axis 1.4)
+                outcome["operation"] = "wsdl11"
+                return send_bytes(respond, HTTPStatus.OK, "text/xml; charset=utf-8", self.wsdl11)
+            if "wsdl" in keys:
                 outcome["operation"] = "wsdl"
                 return send_bytes(respond, HTTPStatus.OK, "text/xml; charset=utf-8", self.wsdl)
         if method != "POST":
@@ -201,20 +168,25 @@ class SoapApplication:
                 "send SOAP 1.1 as text/xml or SOAP 1.2 as application/soap+xml "
                 "(MIME attachments are not accepted by this service)",
             )
+        busy = pending_refusal(environ)
+        if busy is not None:  # refused before a byte of the body is read
+            outcome["fault"] = busy.code
+            return _fault(respond, version, busy, language=self._language(""))
         # Past the stream threshold the body goes to a temporary file, not memory.
         with tempfile.SpooledTemporaryFile(max_size=self.settings.stream_threshold_bytes) as body:
             try:
                 size = read_body(environ, self.settings, body)
-            except _HttpRefusal as refusal:
-                return _plain(respond, refusal.status, refusal.message)
-            except LimitExceeded as error:
+            except HttpRefusal as error:
+                # A plain SOAP fault (500 in SOAP 1.1, 400 in 1.2), not 413: toolkits read the
+                # fault of a 500/400 answer and throw their own fault type; a 413 they do not.
                 outcome["fault"] = error.code
-                return _fault(respond, version, error, HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+                return _fault(respond, version, error, language=self._language(""))
             try:
                 head = read_head(_chunks(body), version)
                 outcome["operation"] = head.operation
                 agency = self._authenticate(head)
                 outcome["agency"] = agency
+                charge_agency(environ, agency)
                 body.seek(0)
                 request = SoapRequest(environ, version, body, size, head, agency, request_id)
                 if self.large_request_handler is not None and needs_streaming(size, self.settings):
@@ -227,14 +199,18 @@ class SoapApplication:
                 return self._call_spyne(request, respond, outcome)
             except GatewayError as error:
                 outcome["fault"] = error.code
-                return _fault(respond, version, error)
+                return _fault(respond, version, error, language=self._language(outcome["agency"]))
             except Exception:
                 log.exception("soap request_id=%s: unexpected failure", request_id)
                 if outcome["status"]:  # the response has started: nothing more can be sent
                     raise
                 internal = InternalError(request_id)
                 outcome["fault"] = internal.code
-                return _fault(respond, version, internal)
+                return _fault(respond, version, internal, language=self._language(""))
+
+    def _language(self, agency: str) -> Language:
+        """The language of the faults answered to ``agency`` (anonymous: the default)."""
+        return self.settings.message_languages.for_agency(agency)
 
     def _authenticate(self, head: EnvelopeHead) -> str:
         """The caller's agency code; empty for a public operation called without credentials."""
@@ -265,29 +241,13 @@ class SoapApplication:
         return response
 
 
-def send_bytes(
-    respond: StartResponse,
-    status: HTTPStatus,
-    content_type: str,
-    body: bytes,
-    headers: Iterable[tuple[str, str]] = (),
-) -> list[bytes]:
-    respond(
-        f"{status.value} {status.phrase}",
-        [("Content-Type", content_type), ("Content-Length", str(len(body))), *headers],
-    )
-    return [body]
-
-
 def _plain(
     respond: StartResponse,
     status: HTTPStatus,
     message: str,
     headers: Iterable[tuple[str, str]] = (),
 ) -> list[bytes]:
-    return send_bytes(
-        respond, status, "text/plain; charset=utf-8", (message + "\n").encode(), headers
-    )
+    return send_text(respond, status, message, headers)
 
 
 def _fault(
@@ -295,9 +255,12 @@ def _fault(
     version: SoapVersion,
     error: GatewayError,
     status: HTTPStatus | None = None,
+    language: Language = Language.BOTH,
 ) -> list[bytes]:
     code = status or HTTPStatus(version.fault_status(error.side))
-    return send_bytes(respond, code, version.content_type, fault_envelope(version, error))
+    body = fault_envelope(version, error, language)
+    headers = refusal_headers(error) if isinstance(error, HttpRefusal) else []
+    return send_bytes(respond, code, version.content_type, body, headers)
 
 
 def make_app(
@@ -344,4 +307,5 @@ __all__ = [
     "make_app",
     "needs_streaming",
     "read_body",
+    "send_bytes",
 ]

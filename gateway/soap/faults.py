@@ -3,7 +3,14 @@
 Every fault has the standard code for whose fault it is (SOAP 1.1 ``Client``/``Server``, SOAP 1.2
 ``Sender``/``Receiver``, the latter with the gateway code as a ``Subcode``), ``code: message`` as
 its text, and a ``tns:GatewayFault`` detail entry (declared in the WSDL) with the code, path,
-message and one ``finding`` per finding.
+message and one ``finding`` per finding. Messages are rendered in the caller's language
+(:func:`gateway.catalogue.render`); codes and paths are never translated.
+
+The standard code is a QName in element *text*, so its prefix must be declared where it is read:
+lxml drops a moved element's declarations its new parent already makes under another prefix
+(spyne's envelope says ``soap11env``), and Mono/.NET and Axis refuse or mangle a code whose prefix
+is not in scope. :func:`append_fault` therefore writes the QNames after the fault is in place,
+with the prefixes in scope there.
 """
 
 from __future__ import annotations
@@ -12,25 +19,14 @@ import re
 
 from lxml import etree
 
+from gateway.catalogue import Language, render
 from gateway.errors import FaultSide, GatewayError
+from gateway.errors import InternalError as InternalError
 from gateway.soap.envelope import SoapVersion
 from gateway.soap.types import TNS
 
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _NCNAME = re.compile(r"[A-Za-z_][\w.-]*")
-
-
-class InternalError(GatewayError):
-    """An unexpected failure: the client learns only the request id to quote."""
-
-    side = FaultSide.SERVER
-
-    def __init__(self, request_id: str) -> None:
-        super().__init__(
-            "Server.Internal",
-            f"the gateway failed to process the request; quote request id {request_id} "
-            "to its operator",
-        )
 
 
 def spyne_fault_error(faultcode: str, faultstring: str) -> GatewayError:
@@ -46,44 +42,94 @@ def spyne_fault_error(faultcode: str, faultstring: str) -> GatewayError:
     return error
 
 
-def detail_entry(error: GatewayError) -> etree._Element:
+def detail_entry(error: GatewayError, language: Language = Language.BOTH) -> etree._Element:
     """``<tns:GatewayFault>`` with the error and its findings."""
     entry = etree.Element(f"{{{TNS}}}GatewayFault", nsmap={"tns": TNS})
-    for name, value in (("code", error.code), ("path", error.path), ("message", error.message)):
+    message = render(error.code, error.message, language)
+    for name, value in (("code", error.code), ("path", error.path), ("message", message)):
         etree.SubElement(entry, f"{{{TNS}}}{name}").text = value
     for finding in error.findings:
         item = etree.SubElement(entry, f"{{{TNS}}}finding")
-        for name, value in finding.as_dict().items():
+        fields = finding.as_dict()
+        fields["message"] = render(finding.code, finding.message, language)
+        for name, value in fields.items():
             etree.SubElement(item, f"{{{TNS}}}{name}").text = value
     return entry
 
 
-def fault_element(version: SoapVersion, error: GatewayError) -> etree._Element:
-    """The ``Fault`` element of the given SOAP version for ``error``."""
+def _qname_text(element: etree._Element, namespace: str, local: str) -> str:
+    """``prefix:local`` with a prefix that ``element`` has in scope for ``namespace``."""
+    for prefix, uri in element.nsmap.items():
+        if uri == namespace:
+            return f"{prefix}:{local}" if prefix else local
+    raise ValueError(f"no prefix in scope for {namespace}")  # fault_element declares both
+
+
+def _write_qnames(fault: etree._Element, version: SoapVersion, error: GatewayError) -> None:
+    """Set the standard code (and SOAP 1.2 Subcode) with the prefixes in scope where they are."""
     env = version.namespace
-    fault = etree.Element(f"{{{env}}}Fault", nsmap={"soap": env})
-    text = f"{error.code}: {error.message}"
-    standard = f"soap:{version.fault_code(error.side)}"
+    local = version.fault_code(error.side)
     if version is SoapVersion.SOAP11:
-        etree.SubElement(fault, "faultcode").text = standard
-        etree.SubElement(fault, "faultstring").text = text
-        etree.SubElement(fault, "detail").append(detail_entry(error))
-        return fault
-    code = etree.SubElement(fault, f"{{{env}}}Code")
-    etree.SubElement(code, f"{{{env}}}Value").text = standard
-    if _NCNAME.fullmatch(error.code):  # a Subcode value must be a QName
-        subcode = etree.SubElement(code, f"{{{env}}}Subcode")
-        value = etree.SubElement(subcode, f"{{{env}}}Value", nsmap={"tns": TNS})
-        value.text = f"tns:{error.code}"
-    reason = etree.SubElement(fault, f"{{{env}}}Reason")
-    etree.SubElement(reason, f"{{{env}}}Text", {_XML_LANG: "en"}).text = text
-    etree.SubElement(fault, f"{{{env}}}Detail").append(detail_entry(error))
+        code = fault.find("faultcode")
+        assert code is not None
+        code.text = _qname_text(code, env, local)
+        return
+    value = fault.find(f"{{{env}}}Code/{{{env}}}Value")
+    assert value is not None
+    value.text = _qname_text(value, env, local)
+    sub = fault.find(f"{{{env}}}Code/{{{env}}}Subcode/{{{env}}}Value")
+    if sub is not None:
+        sub.text = _qname_text(sub, TNS, error.code)
+
+
+def append_fault(
+    parent: etree._Element,
+    version: SoapVersion,
+    error: GatewayError,
+    language: Language = Language.BOTH,
+) -> etree._Element:
+    """Append ``error``'s ``Fault`` to ``parent`` (a SOAP Body), its QNames valid where it lands."""
+    fault = fault_element(version, error, language)
+    parent.append(fault)
+    _write_qnames(fault, version, error)
     return fault
 
 
-def fault_envelope(version: SoapVersion, error: GatewayError) -> bytes:
+def fault_element(
+    version: SoapVersion, error: GatewayError, language: Language = Language.BOTH
+) -> etree._Element:
+    """The ``Fault`` element of the given SOAP version for ``error``, in ``language``.
+
+    Standalone, its QNames use its own ``soap``/``tns`` declarations; to put it in another tree
+    use :func:`append_fault`, which rewrites them with the prefixes in scope there.
+    """
+    env = version.namespace
+    fault = etree.Element(f"{{{env}}}Fault", nsmap={"soap": env})
+    text = f"{error.code}: {render(error.code, error.message, language)}"
+    if version is SoapVersion.SOAP11:
+        etree.SubElement(fault, "faultcode")
+        etree.SubElement(fault, "faultstring").text = text
+        etree.SubElement(fault, "detail").append(detail_entry(error, language))
+        _write_qnames(fault, version, error)
+        return fault
+    code = etree.SubElement(fault, f"{{{env}}}Code")
+    etree.SubElement(code, f"{{{env}}}Value")
+    if _NCNAME.fullmatch(error.code):  # a Subcode value must be a QName
+        subcode = etree.SubElement(code, f"{{{env}}}Subcode")
+        etree.SubElement(subcode, f"{{{env}}}Value", nsmap={"tns": TNS})
+    reason = etree.SubElement(fault, f"{{{env}}}Reason")
+    lang = "en" if language is Language.EN else "vi"  # "both" starts in Vietnamese
+    etree.SubElement(reason, f"{{{env}}}Text", {_XML_LANG: lang}).text = text
+    etree.SubElement(fault, f"{{{env}}}Detail").append(detail_entry(error, language))
+    _write_qnames(fault, version, error)
+    return fault
+
+
+def fault_envelope(
+    version: SoapVersion, error: GatewayError, language: Language = Language.BOTH
+) -> bytes:
     """A whole response envelope carrying the fault, for answers given before spyne runs."""
     env = version.namespace
     envelope = etree.Element(f"{{{env}}}Envelope", nsmap={"soap": env})
-    etree.SubElement(envelope, f"{{{env}}}Body").append(fault_element(version, error))
+    append_fault(etree.SubElement(envelope, f"{{{env}}}Body"), version, error, language)
     return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")

@@ -17,10 +17,11 @@ from lxml import etree
 from spyne import Application
 from spyne.protocol.soap import Soap11, Soap12
 
-from gateway.errors import GatewayError
+from gateway.catalogue import Language
+from gateway.errors import GatewayError, SoapFormatError
 from gateway.soap import types as t
-from gateway.soap.envelope import SoapFormatError, SoapVersion, refuse_doctype
-from gateway.soap.faults import fault_element, spyne_fault_error
+from gateway.soap.envelope import SoapVersion, refuse_doctype
+from gateway.soap.faults import append_fault, spyne_fault_error
 from gateway.soap.service import (
     ENVIRON_KEY,
     SERVICE_NAME,
@@ -71,9 +72,11 @@ class _GatewayProtocol:
     ) -> None:
         error = fault_error(inst)
         context = ctx.transport.req_env.get(ENVIRON_KEY)
+        language = Language.BOTH
         if isinstance(context, CallContext):
             context.error = error
-        parent.append(fault_element(self.version, error))
+            language = context.language
+        append_fault(parent, self.version, error, language)
 
     schema_validation_error_to_parent = fault_to_parent
 

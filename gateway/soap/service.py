@@ -19,11 +19,10 @@ from typing import Any, TypeVar, cast
 from spyne import ByteArray, DateTime, Fault, Int, Long, ServiceBase, Unicode, rpc
 
 from gateway import __version__, exchange
+from gateway.catalogue import Language, render
 from gateway.edxml.dates import ICT, parse_date, parse_timestamp
-from gateway.errors import GatewayError
-from gateway.security.credentials import AuthenticationFailed
+from gateway.errors import AuthenticationFailed, GatewayError, InternalError
 from gateway.soap import types as t
-from gateway.soap.faults import InternalError
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +69,11 @@ class CallContext:
     error: GatewayError | None = None
     """The error answered as a fault, for the access log line."""
 
+    @property
+    def language(self) -> Language:
+        """The language the caller's clerks read (``message_language``, per agency)."""
+        return self.exchange.settings.message_languages.for_agency(self.agency)
+
 
 def call_context(ctx: Any) -> CallContext:
     context: CallContext = ctx.transport.req_env[ENVIRON_KEY]
@@ -96,13 +100,16 @@ def _utc(moment: dt.datetime | None) -> dt.datetime | None:
     return moment.replace(tzinfo=dt.UTC)
 
 
-def receipt_type(receipt: exchange.Receipt) -> t.Receipt:
+def receipt_type(receipt: exchange.Receipt, language: Language = Language.BOTH) -> t.Receipt:
     return t.Receipt(
         packageId=receipt.package_id,
         kind=receipt.kind,
         receivedAt=receipt.received_at,
         duplicate=receipt.duplicate,
-        warnings=[t.Finding(**f.as_dict()) for f in receipt.warnings],
+        warnings=[
+            t.Finding(**{**f.as_dict(), "message": render(f.code, f.message, language)})
+            for f in receipt.warnings
+        ],
         signatureStatus=receipt.signature_status,
         signatureReason=receipt.signature_reason,
         signedReceipt=[receipt.signed_receipt],
@@ -262,7 +269,8 @@ class EdocGatewayService(ServiceBase):  # type: ignore[misc]
         after the package is durably stored; a resend of the same package returns the original
         receipt with duplicate=true."""
         gateway, agency = _caller(ctx)
-        return receipt_type(gateway.send_document(agency, _bytes(package)))
+        receipt = gateway.send_document(agency, _bytes(package))
+        return receipt_type(receipt, call_context(ctx).language)
 
     @operation(
         t.required(t.DocumentFields),
@@ -273,7 +281,8 @@ class EdocGatewayService(ServiceBase):  # type: ignore[misc]
     def SendDocumentFields(ctx: Any, document: Any) -> t.Receipt:
         """Send a document described field by field; the gateway builds the edXML package."""
         gateway, agency = _caller(ctx)
-        return receipt_type(gateway.send_document_fields(agency, document_fields(document)))
+        receipt = gateway.send_document_fields(agency, document_fields(document))
+        return receipt_type(receipt, call_context(ctx).language)
 
     @operation(
         t.required(ByteArray),
@@ -284,7 +293,8 @@ class EdocGatewayService(ServiceBase):  # type: ignore[misc]
     def SendStatus(ctx: Any, package: Any) -> t.Receipt:
         """Send an edXML status package (base64Binary) about a received document."""
         gateway, agency = _caller(ctx)
-        return receipt_type(gateway.send_status(agency, _bytes(package)))
+        receipt = gateway.send_status(agency, _bytes(package))
+        return receipt_type(receipt, call_context(ctx).language)
 
     @operation(
         t.required(t.StatusFields),
@@ -295,7 +305,8 @@ class EdocGatewayService(ServiceBase):  # type: ignore[misc]
     def SendStatusFields(ctx: Any, status: Any) -> t.Receipt:
         """Send a processing status described field by field."""
         gateway, agency = _caller(ctx)
-        return receipt_type(gateway.send_status_fields(agency, status_fields(status)))
+        receipt = gateway.send_status_fields(agency, status_fields(status))
+        return receipt_type(receipt, call_context(ctx).language)
 
     @operation(
         t.required(t.PACKAGE_KIND),
@@ -387,7 +398,9 @@ class EdocGatewayService(ServiceBase):  # type: ignore[misc]
     ) -> list[t.TraceEntry]:
         """The statuses reported about a document the caller sent or received, oldest first:
         give its documentId or the packageId of one of its packages; since (UTC when no zone is
-        given) skips older entries."""
+        given) skips older entries. Entries of kind transport are the gateway's own reports on
+        relaying the caller's packages (a dead letter, a refusal by the upstream with its code,
+        a later delivery), never a status from the receiver."""
         gateway, agency = _caller(ctx)
         entries = gateway.get_traces(agency, documentId or "", packageId or "", _utc(since))
         return [
@@ -399,6 +412,11 @@ class EdocGatewayService(ServiceBase):  # type: ignore[misc]
                 description=e.description,
                 statusTime=e.status_time,
                 recordedAt=e.recorded_at,
+                kind=e.kind,
+                outcome=e.outcome or None,
+                errorCode=e.error_code or None,
+                recipients=",".join(e.recipients) or None,
+                upstream=e.upstream or None,
             )
             for e in entries
         ]

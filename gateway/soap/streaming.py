@@ -19,13 +19,15 @@ from typing import IO, Any
 from lxml import etree
 from spyne.util.xml import get_object_as_xml
 
+from gateway.catalogue import Language
 from gateway.edxml.attachments import Base64StreamDecoder, encode_base64_chunks
 from gateway.errors import LimitExceeded, UnusableInput
 from gateway.exchange import Exchange, PackageContent
-from gateway.security.xml import pull_parser, tree_parser
-from gateway.soap.app import LargeRequestHandler, LargeResponseHandler, SoapRequest, send_bytes
+from gateway.safexml import pull_parser, tree_parser
+from gateway.soap.app import LargeRequestHandler, LargeResponseHandler, SoapRequest
 from gateway.soap.envelope import SoapVersion
 from gateway.soap.service import EdocGatewayService, package_reply, receipt_type
+from gateway.web import send_bytes
 
 CHUNK = 1 << 16
 STREAMED_OPERATIONS = ("SendDocument", "SendStatus")
@@ -103,10 +105,13 @@ class _State:
             self.package.text = None
 
 
-def receipt_response(version: SoapVersion, operation: str, receipt: Any) -> bytes:
+def receipt_response(
+    version: SoapVersion, operation: str, receipt: Any, language: Language = Language.BOTH
+) -> bytes:
     """The SOAP response spyne writes for SendDocument/SendStatus, built with its serializer."""
     out_message = EdocGatewayService.public_methods[operation].out_message
-    payload = get_object_as_xml(out_message(receipt=receipt_type(receipt)), out_message)
+    receipt_model = receipt_type(receipt, language)
+    payload = get_object_as_xml(out_message(receipt=receipt_model), out_message)
     envelope = etree.Element(f"{{{version.namespace}}}Envelope", nsmap={"soap": version.namespace})
     etree.SubElement(envelope, f"{{{version.namespace}}}Body").append(payload)
     return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
@@ -147,7 +152,10 @@ def package_response(version: SoapVersion, content: PackageContent) -> tuple[int
 
 def _requested_package_id(body: IO[bytes]) -> str:
     """The packageId of a (small) GetPackage request."""
-    root = etree.fromstring(body.read(), tree_parser())
+    try:
+        root = etree.fromstring(body.read(), tree_parser())
+    except etree.XMLSyntaxError as exc:
+        raise UnusableInput("M.Soap.Xml", f"the SOAP request is not well-formed ({exc})") from None
     for element in root.iter():
         if str(element.tag).rsplit("}", 1)[-1] == "packageId":
             return (element.text or "").strip()
@@ -187,7 +195,7 @@ def large_request_handler(exchange: Exchange) -> LargeRequestHandler:
                 "SendStatus may carry large packages",
             )
         with tempfile.NamedTemporaryFile(
-            dir=exchange.blobs.tmp_dir, prefix="edoc-package-", suffix=".edxml"
+            dir=exchange.spool_dir, prefix="edoc-package-", suffix=".edxml"
         ) as spool:
             extract_package(request.body, spool)
             spool.flush()
@@ -196,7 +204,8 @@ def large_request_handler(exchange: Exchange) -> LargeRequestHandler:
                 receipt = exchange.send_document(request.agency, path)
             else:
                 receipt = exchange.send_status(request.agency, path)
-        body = receipt_response(request.version, operation, receipt)
+        language = exchange.settings.message_languages.for_agency(request.agency)
+        body = receipt_response(request.version, operation, receipt, language)
         return send_bytes(respond, HTTPStatus.OK, request.version.content_type, body)
 
     return handle

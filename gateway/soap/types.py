@@ -203,7 +203,10 @@ class PackageSummary(ComplexModel):  # type: ignore[misc]
 
 
 class TraceEntry(ComplexModel):  # type: ignore[misc]
-    """One status reported about a document."""
+    """One entry in a document's history: a status a receiver reported (kind ``status``), or
+    the gateway's own report on relaying a package (kind ``transport``: ``statusCode`` empty,
+    ``fromAgency`` the gateway, ``statusPackageId`` the package relayed, ``outcome`` failed or
+    delivered, ``errorCode`` the upstream's code)."""
 
     __namespace__ = TNS
     _type_info = (
@@ -214,6 +217,11 @@ class TraceEntry(ComplexModel):  # type: ignore[misc]
         ("description", required(Unicode)),
         ("statusTime", optional(DateTime)),
         ("recordedAt", required(DateTime)),
+        ("kind", optional(Unicode)),
+        ("outcome", optional(Unicode)),
+        ("errorCode", optional(Unicode)),
+        ("recipients", optional(Unicode)),
+        ("upstream", optional(Unicode)),
     )
 
 

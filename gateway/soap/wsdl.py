@@ -6,6 +6,11 @@ same address. The result is put in the conventional order (types, messages, port
 bindings, service), schema entries are sorted by name, and unused namespace declarations are
 dropped, so the document is readable and the same bytes on every run (the drift test relies
 on it).
+
+Apache Axis 1.4 (and other SOAP 1.1-only stacks) stop on the SOAP 1.2 binding's
+``wsdlsoap12:fault`` ("Missing <soap:fault> element"), so the same document without the SOAP 1.2
+binding and port is also served, at ``?wsdl11`` (:func:`build_wsdl11`). It is derived from the
+full document, never written separately, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -29,15 +34,24 @@ _PORT = {SoapVersion.SOAP11: "EdocGatewaySoap11", SoapVersion.SOAP12: "EdocGatew
 _ORDER = ("documentation", "types", "message", "portType", "binding", "service")
 _KEEP_PREFIXES = ("wsdl", "xs", "tns", "wsdlsoap11", "wsdlsoap12")
 
-SERVICE_DOCUMENTATION = (
-    "edoc-gateway: exchange of edXML documents and statuses (QCVN 102:2016). SOAP 1.1 "
-    "(Content-Type text/xml) and SOAP 1.2 (application/soap+xml) are served at the same address. "
+_DOCUMENTATION_TAIL = (
     "Callers authenticate with a WS-Security UsernameToken in the SOAP Header: the agency code as "
     "Username, a PasswordDigest with Nonce and wsu:Created (PasswordText only where the gateway "
     "allows it). Every operation needs it except "
     + " and ".join(sorted(PUBLIC_OPERATIONS))
     + ". Faults carry a tns:GatewayFault detail with the gateway's error code, the location "
     "and one finding per problem."
+)
+SERVICE_DOCUMENTATION = (
+    "edoc-gateway: exchange of edXML documents and statuses (QCVN 102:2016). SOAP 1.1 "
+    "(Content-Type text/xml) and SOAP 1.2 (application/soap+xml) are served at the same address. "
+    + _DOCUMENTATION_TAIL
+)
+SOAP11_DOCUMENTATION = (
+    "edoc-gateway: exchange of edXML documents and statuses (QCVN 102:2016). This description "
+    "has the SOAP 1.1 binding only, for stacks that cannot read a SOAP 1.2 binding (Apache Axis "
+    "1.4); ?wsdl describes SOAP 1.1 and 1.2 at the same address. "
+    + _DOCUMENTATION_TAIL
 )
 
 
@@ -79,6 +93,26 @@ def build_wsdl(address: str) -> bytes:
     root[:] = sorted(root, key=_top_level_rank)  # a stable sort: same-kind elements keep order
     etree.cleanup_namespaces(root, keep_ns_prefixes=list(_KEEP_PREFIXES))
     etree.indent(root, space="  ")
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8") + b"\n"
+
+
+def build_wsdl11(address: str) -> bytes:
+    """The SOAP 1.1-only description served at ``address?wsdl11``: :func:`build_wsdl` less the
+    SOAP 1.2 binding and port (types, messages and portType are the same bytes)."""
+    root = etree.fromstring(build_wsdl(address))
+    name = _PORT[SoapVersion.SOAP12]
+    for element in root.findall(_q(WSDL, "binding")):
+        if element.get("name") == name:
+            root.remove(element)
+    for service in root.findall(_q(WSDL, "service")):
+        for port in service.findall(_q(WSDL, "port")):
+            if port.get("name") == name:
+                service.remove(port)
+        documentation = service.find(_q(WSDL, "documentation"))
+        if documentation is not None:
+            documentation.text = SOAP11_DOCUMENTATION
+    keep = [prefix for prefix in _KEEP_PREFIXES if prefix != "wsdlsoap12"]
+    etree.cleanup_namespaces(root, keep_ns_prefixes=keep)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8") + b"\n"
 
 

@@ -1,7 +1,8 @@
 """``edoc-gateway wsdl export``: write the service's WSDL, as served, to a file.
 
-The committed ``wsdl/edoc-gateway.wsdl`` is this command's output with the default settings; a
-test fails when it and the WSDL a running server serves drift apart.
+The committed ``wsdl/edoc-gateway.wsdl`` is this command's output with the default settings, and
+``wsdl/edoc-gateway-soap11.wsdl`` its output with ``--soap11`` (the ``?wsdl11`` description); a
+test fails when they and the WSDLs a running server serves drift apart.
 """
 
 from __future__ import annotations
@@ -14,16 +15,21 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config import Settings, load_settings
-from gateway.soap.wsdl import build_wsdl, service_address
+from gateway.soap.wsdl import build_wsdl, build_wsdl11, service_address
 
 DEFAULT_PATH = Path("wsdl") / "edoc-gateway.wsdl"
+DEFAULT_SOAP11_PATH = Path("wsdl") / "edoc-gateway-soap11.wsdl"
 
 
-def export_wsdl(settings: Settings, path: str | os.PathLike[str]) -> Path:
-    """Write the WSDL (address: ``settings.public_url`` + ``/soap/v1``) atomically."""
+def export_wsdl(
+    settings: Settings, path: str | os.PathLike[str], *, soap11_only: bool = False
+) -> Path:
+    """Write the WSDL (address: ``settings.public_url`` + ``/soap/v1``) atomically; with
+    ``soap11_only`` the ``?wsdl11`` description."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    data = build_wsdl(service_address(settings))
+    build = build_wsdl11 if soap11_only else build_wsdl
+    data = build(service_address(settings))
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as out:
@@ -38,7 +44,9 @@ def export_wsdl(settings: Settings, path: str | os.PathLike[str]) -> Path:
 
 def cmd_wsdl_export(args: argparse.Namespace) -> int:
     settings = load_settings(getattr(args, "config", None))
-    target = export_wsdl(settings, args.output)
+    soap11_only = bool(args.soap11)
+    output = args.output or str(DEFAULT_SOAP11_PATH if soap11_only else DEFAULT_PATH)
+    target = export_wsdl(settings, output, soap11_only=soap11_only)
     print(f"wrote {target} (address {service_address(settings)})")
     return 0
 
@@ -56,5 +64,10 @@ def register(subparsers: Any, parents: Sequence[argparse.ArgumentParser] = ()) -
         parents=list(parents),
         help=f"write the WSDL the server serves (default {DEFAULT_PATH})",
     )
-    export.add_argument("-o", "--output", default=str(DEFAULT_PATH), metavar="FILE")
+    export.add_argument("-o", "--output", default="", metavar="FILE")
+    export.add_argument(
+        "--soap11",
+        action="store_true",
+        help=f"the SOAP 1.1-only description served at ?wsdl11 (default {DEFAULT_SOAP11_PATH})",
+    )
     export.set_defaults(handler=cmd_wsdl_export)

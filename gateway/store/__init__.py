@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from gateway.config import Settings
-from gateway.store.blobs import FileBlobStore
+from gateway.config import BlobBackend, Settings
+from gateway.store.base import Store
+from gateway.store.blobs import BlobStore, FileBlobStore
+from gateway.store.blobs_pg import PostgresBlobStore
 from gateway.store.sql import PostgresDialect, SqliteDialect, SqlStore
 
 
-def open_store(settings: Settings) -> SqlStore:
+def open_store(settings: Settings) -> Store:
     """The configured database, migrated to the current schema."""
     dialect: SqliteDialect | PostgresDialect
     if settings.uses_postgres:
@@ -19,10 +21,23 @@ def open_store(settings: Settings) -> SqlStore:
     return store
 
 
-def open_blobs(settings: Settings) -> FileBlobStore:
-    blobs = FileBlobStore(settings.blob_dir, durable=True)
+def open_blobs(settings: Settings) -> BlobStore:
+    """The configured blob backend (``blob_backend``); its scratch files from a crash cleaned."""
+    blobs: BlobStore
+    if settings.blob_backend is BlobBackend.POSTGRES:
+        blobs = PostgresBlobStore(settings.database_dsn, settings.scratch_dir)
+    else:
+        blobs = FileBlobStore(settings.blob_dir, durable=True)
     blobs.clean_temporary()
     return blobs
 
 
-__all__ = ["FileBlobStore", "SqlStore", "open_blobs", "open_store"]
+__all__ = [
+    "BlobStore",
+    "FileBlobStore",
+    "PostgresBlobStore",
+    "SqlStore",
+    "Store",
+    "open_blobs",
+    "open_store",
+]

@@ -1,4 +1,5 @@
-"""Content-addressed blob store on the filesystem.
+"""The blob store interface, and its filesystem backend (one node; ``gateway.store.blobs_pg``
+holds the PostgreSQL one, for several nodes sharing nothing but the database).
 
 Attachments are never held in memory: readers stream decoded bytes into a :class:`BlobWriter`,
 which hashes as it writes and moves the finished file to ``<root>/<aa>/<sha256>``. The same
@@ -17,22 +18,106 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from gateway.edxml.model import BlobRef
 from gateway.errors import LimitExceeded, StorageError
+from gateway.store.crash import crash_point
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 CHUNK = 1 << 20
+Referenced = Callable[[Sequence[str]], set[str]]
+"""Asks the database which of these blobs some package still references."""
+
+
+class BlobWriting(Protocol):
+    """A blob being written: hashed as it streams in, filed under its hash by ``commit``."""
+
+    def write(self, data: bytes) -> int: ...
+
+    def digest(self) -> BlobRef: ...
+
+    def commit(self) -> BlobRef: ...
+
+    def abort(self) -> None: ...
+
+    def __enter__(self) -> BlobWriting: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class BlobStore(Protocol):
+    """What the gateway needs from a blob backend (``blob_backend``: ``file`` or ``postgres``).
+
+    Blobs are content-addressed (SHA-256) and immutable; reads and writes stream, so no
+    backend ever holds a whole blob in memory. ``tmp_dir`` is this node's own scratch
+    directory (requests are spooled there), never shared state.
+    """
+
+    tmp_dir: Path
+
+    @property
+    def location(self) -> str:
+        """Where the blobs are, for health output and messages."""
+        ...
+
+    def writer(self, max_size: int | None = None) -> BlobWriting: ...
+
+    def put_bytes(self, data: bytes) -> BlobRef: ...
+
+    def put_stream(self, stream: BinaryIO, max_size: int | None = None) -> BlobRef: ...
+
+    def adopt(self, path: str | os.PathLike[str], digest: str) -> BlobRef:
+        """Keep a finished scratch file the gateway wrote itself (already hashed) as a blob."""
+        ...
+
+    def open(self, ref: BlobRef | str) -> BinaryIO: ...
+
+    def read_bytes(self, ref: BlobRef | str) -> bytes: ...
+
+    def contains(self, ref: BlobRef | str) -> bool: ...
+
+    def iter_chunks(self, ref: BlobRef | str, size: int = CHUNK) -> Iterator[bytes]: ...
+
+    def local_copy(self, ref: BlobRef | str) -> contextlib.AbstractContextManager[Path]:
+        """A file holding the blob's bytes for as long as the context lasts (for code that
+        needs a path, such as signature re-verification)."""
+        ...
+
+    def delete(self, ref: BlobRef | str) -> None: ...
+
+    def digests(self) -> Iterator[str]:
+        """Every blob's address, in order (``db migrate-blobs``, the collector)."""
+        ...
+
+    def clean_temporary(self, older_than_seconds: float = 3600.0) -> int: ...
+
+    def collect(
+        self, digests: Sequence[str], referenced: Referenced, cutoff: float, dry_run: bool = False
+    ) -> list[str]:
+        """Remove those of ``digests`` no package references and last written before ``cutoff``
+        (Unix seconds); returns the ones removed (or, ``dry_run``, that would be)."""
+        ...
+
+    def restore_staged(self) -> int:
+        """Put back what a crashed collection left half done; returns how many."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class BlobWriter:
     """Streams bytes to a temporary file, hashing them; ``commit`` files them under their hash."""
 
-    def __init__(self, store: FileBlobStore, max_size: int | None = None) -> None:
+    def __init__(self, store: FileBlobStore | StagedBlobs, max_size: int | None = None) -> None:
         self._store = store
         self._max_size = max_size
         self._tmp_path = os.path.join(store.tmp_dir, f"blob-{secrets.token_hex(12)}")
@@ -56,17 +141,34 @@ class BlobWriter:
         self._file.write(data)
         return len(data)
 
+    def digest(self) -> BlobRef:
+        """The content address of what was written so far, before :meth:`commit` files it
+        (the exchange looks for a duplicate first, and aborts instead of filing one)."""
+        return BlobRef(self._hash.hexdigest(), self._size)
+
     def commit(self) -> BlobRef:
         if self._done:
             raise StorageError("M.Blob.Closed", "blob already committed or aborted")
         self._done = True
         try:
             self._file.flush()
+            digest = self._hash.hexdigest()
+            if isinstance(self._store, StagedBlobs):
+                self._file.close()
+                self._store.keep(digest, Path(self._tmp_path))
+                return BlobRef(digest, self._size)
+            final = self._store.path_for(digest)
+            if final.is_file():
+                # Same address, same bytes, already filed (and fsync'd by whoever filed them):
+                # the copy is dropped unsynced; only the directory entry is made sure of.
+                self._file.close()
+                os.unlink(self._tmp_path)
+                if self._store.durable:
+                    _fsync_dir(final.parent)
+                return BlobRef(digest, self._size)
             if self._store.durable:
                 os.fsync(self._file.fileno())
             self._file.close()
-            digest = self._hash.hexdigest()
-            final = self._store.path_for(digest)
             try:
                 # Same address means same bytes: replacing an existing blob changes nothing.
                 os.replace(self._tmp_path, final)
@@ -130,18 +232,7 @@ class FileBlobStore:
         Only files untouched for ``older_than_seconds``: other processes sharing this store
         (gunicorn workers, a second node) may be writing theirs right now.
         """
-        removed = 0
-        cutoff = time.time() - older_than_seconds
-        # blob-*: writers; received-*, edoc-package-*: requests spooled by the exchange and the
-        # streaming SOAP handler (see FileBlobStore.adopt); vxp-*: uploads to the REST face.
-        patterns = ("blob-*", "received-*", "edoc-package-*", "vxp-*")
-        leftovers = (self.tmp_dir.glob(p) for p in patterns)
-        for leftover in itertools.chain.from_iterable(leftovers):
-            with contextlib.suppress(FileNotFoundError):
-                if leftover.stat().st_mtime <= cutoff:
-                    leftover.unlink()
-                    removed += 1
-        return removed
+        return clean_scratch(self.tmp_dir, older_than_seconds)
 
     def path_for(self, digest: str) -> Path:
         if not _SHA256.match(digest):
@@ -181,8 +272,10 @@ class FileBlobStore:
                 finally:
                     os.close(fd)
             final.parent.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(FileExistsError):  # same address, same bytes
+            try:
                 os.link(source, final)
+            except FileExistsError:  # same address, same bytes: now written again, for the
+                os.utime(final)  # collector's grace (see collect)
             if self.durable:
                 _fsync_dir(final.parent)
             return BlobRef(digest, final.stat().st_size)
@@ -217,10 +310,181 @@ class FileBlobStore:
             while chunk := f.read(size):
                 yield chunk
 
+    @contextlib.contextmanager
+    def local_copy(self, ref: BlobRef | str) -> Iterator[Path]:
+        digest = ref.sha256 if isinstance(ref, BlobRef) else ref
+        yield self.path_for(digest)
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    def digests(self) -> Iterator[str]:
+        """Every blob's address, in order (for ``db migrate-blobs`` and the collector)."""
+        for folder in sorted(self.root.glob("[0-9a-f][0-9a-f]")):
+            names = sorted(p.name for p in folder.iterdir())
+            yield from (n for n in names if _SHA256.match(n) and n[:2] == folder.name)
+
     def delete(self, ref: BlobRef | str) -> None:
         digest = ref.sha256 if isinstance(ref, BlobRef) else ref
         with contextlib.suppress(FileNotFoundError):
             self.path_for(digest).unlink()
+
+    def collect(
+        self, digests: Sequence[str], referenced: Referenced, cutoff: float, dry_run: bool = False
+    ) -> list[str]:
+        """Remove unreferenced blobs older than ``cutoff``, crash-safe.
+
+        A request in flight writes its blobs before the row naming them commits, so a young blob
+        is never taken (the grace), and a blob written again (same content) is young again. A
+        candidate is first renamed to a staged name in ``tmp`` (``collect-<sha256>``), then asked
+        about once more: one referenced or rewritten meanwhile is put back. A crash leaves at
+        most staged files, which :meth:`restore_staged` puts back before the next collection.
+        """
+        old = [d for d in digests if _mtime(self.path_for(d)) <= cutoff]
+        candidates = [d for d in old if d not in referenced(old)] if old else []
+        if dry_run or not candidates:
+            return candidates
+        staged: dict[str, Path] = {}
+        for digest in candidates:
+            place = self.tmp_dir / f"collect-{digest}"
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(self.path_for(digest), place)
+                staged[digest] = place
+                crash_point("collect.staged")
+        still = referenced(list(staged))
+        removed = []
+        for digest, place in staged.items():
+            if digest in still or _mtime(place) > cutoff:
+                self._put_back(digest, place)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    place.unlink()
+                    removed.append(digest)
+        return removed
+
+    def close(self) -> None:
+        """Nothing held open (the protocol's other backend holds connections)."""
+
+    def restore_staged(self) -> int:
+        """Put back what a collection that crashed had staged (the next one decides again)."""
+        restored = 0
+        for place in self.tmp_dir.glob("collect-*"):
+            digest = place.name.removeprefix("collect-")
+            if _SHA256.match(digest):
+                self._put_back(digest, place)
+                restored += 1
+        return restored
+
+    def _put_back(self, digest: str, place: Path) -> None:
+        final = self.path_for(digest)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError, FileNotFoundError):
+            os.link(place, final)  # (exists: written again meanwhile, the same bytes)
+        with contextlib.suppress(FileNotFoundError):
+            place.unlink()
+
+
+def clean_scratch(tmp_dir: Path, older_than_seconds: float) -> int:
+    """Delete the scratch files in ``tmp_dir`` untouched for ``older_than_seconds``."""
+    removed = 0
+    cutoff = time.time() - older_than_seconds
+    # blob-*: writers; received-*, edoc-package-*: requests spooled by the exchange and the
+    # streaming SOAP handler (see FileBlobStore.adopt); vxp-*: uploads to the REST face.
+    patterns = ("blob-*", "received-*", "edoc-package-*", "vxp-*")
+    leftovers = (tmp_dir.glob(p) for p in patterns)
+    for leftover in itertools.chain.from_iterable(leftovers):
+        with contextlib.suppress(FileNotFoundError):
+            if leftover.stat().st_mtime <= cutoff:
+                leftover.unlink()
+                removed += 1
+    return removed
+
+
+def _mtime(path: Path) -> float:
+    """When a blob was last written (infinitely recent when it is gone: never a candidate)."""
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return float("inf")
+
+
+class StagedBlobs:
+    """New blobs of one request, written and hashed but filed only when it is accepted.
+
+    A blob is visible to readers through this view at once (the reader unwraps a zip it just
+    decoded), and to everyone else only after :meth:`publish`. Until then it is a ``blob-*`` file
+    in this node's scratch directory, so a crash leaves only what ``clean_temporary`` removes.
+    Blobs the store already holds are read from the store. Works over any backend: ``publish``
+    hands each file to the backend's ``adopt`` (a hard link for files, a streamed copy for
+    PostgreSQL), which makes it durable; so the scratch writes themselves skip ``fsync``.
+    """
+
+    durable = False  # the backend's adopt makes a published blob durable
+
+    def __init__(self, store: BlobStore) -> None:
+        self.store = store
+        self.tmp_dir = store.tmp_dir
+        self._staged: dict[str, Path] = {}
+
+    def keep(self, digest: str, path: Path) -> None:
+        """Called by a writer's commit: hold ``path`` under ``digest`` (once per content)."""
+        if digest in self._staged:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        else:
+            self._staged[digest] = path
+
+    def writer(self, max_size: int | None = None) -> BlobWriter:
+        return BlobWriter(self, max_size)
+
+    def open(self, ref: BlobRef | str) -> BinaryIO:
+        digest = ref.sha256 if isinstance(ref, BlobRef) else ref
+        staged = self._staged.get(digest)
+        if staged is not None:
+            return staged.open("rb")
+        return self.store.open(digest)
+
+    def read_bytes(self, ref: BlobRef | str) -> bytes:
+        with self.open(ref) as f:
+            return f.read()
+
+    def put_bytes(self, data: bytes) -> BlobRef:
+        with self.writer() as w:
+            w.write(data)
+            return w.commit()
+
+    def publish(self) -> None:
+        """File every staged blob under its address in the backend (durably)."""
+        while self._staged:
+            digest, path = next(iter(self._staged.items()))
+            self.store.adopt(path, digest)
+            del self._staged[digest]
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    def discard(self) -> None:
+        """Delete what was not published."""
+        for path in self._staged.values():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        self._staged.clear()
+
+    @property
+    def pending(self) -> int:
+        """How many blobs wait to be published."""
+        return len(self._staged)
+
+
+@contextlib.contextmanager
+def staged(store: BlobStore) -> Iterator[StagedBlobs]:
+    """A view of ``store`` in which new blobs stay in scratch until :meth:`StagedBlobs.publish`;
+    what is not published is deleted on the way out (a refused package leaves no file behind)."""
+    stage = StagedBlobs(store)
+    try:
+        yield stage
+    finally:
+        stage.discard()
 
 
 def _fsync_dir(path: Path) -> None:

@@ -25,6 +25,11 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from gateway.errors import VxpSignatureError
+
+SignatureError = VxpSignatureError
+"""The name this module raised it under first (the class lives in :mod:`gateway.errors`)."""
+
 PREFIX = "XroadVnpt-"
 SIGN_HEADER_KEY = "XroadVnpt-sign-header-key"
 SIGN_HEADER = "XroadVnpt-sign-header"
@@ -35,10 +40,6 @@ VERSION = "3.0.201608"
 USER_AGENT = "edoc-gateway VXP/1.0 XRoad/VPCP"
 
 _UNSIGNED = {h.lower() for h in (SIGN_HEADER_KEY, SIGN_HEADER, HASH_HEADER, VERSION_HEADER)}
-
-
-class SignatureError(ValueError):
-    """The request's ``XroadVnpt-*`` headers do not prove the caller knows its secret."""
 
 
 def format_timestamp(moment: dt.datetime) -> str:

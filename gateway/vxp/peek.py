@@ -12,9 +12,9 @@ from pathlib import Path
 
 from lxml import etree
 
-from gateway.security.xml import pull_parser
+from gateway.errors import VxpRefusal
+from gateway.safexml import pull_parser
 from gateway.vxp import wire
-from gateway.vxp.server import VxpRefusal
 
 HEADER_LIMIT = 16 * 1024 * 1024
 """A MessageHeader that has not ended this far into the file is refused."""

@@ -17,14 +17,17 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from lxml import etree
 
 from gateway.config import Settings
 from gateway.errors import FaultSide, GatewayError, LimitExceeded
 from gateway.exchange import Exchange
-from gateway.security.xml import tree_parser
+from gateway.safexml import has_doctype, tree_parser
+from gateway.store.blobs import StagedBlobs
+from gateway.web import open_body
+from gateway.web.admission import pending_refusal
 from legacy_adapters.edoc_soap.envelope import (
     CONTENT_TYPES,
     SOAP11,
@@ -37,6 +40,7 @@ from legacy_adapters.edoc_soap.envelope import (
 )
 from legacy_adapters.edoc_soap.mime import (
     CHUNK,
+    ContentType,
     Multipart,
     parse_content_type,
     read_multipart,
@@ -72,40 +76,14 @@ def contract_directory(kind: str) -> Traversable | Path:
     return Path(__file__).resolve().parents[2] / kind
 
 
-def served_wsdl(settings: Settings) -> bytes:
-    """The committed WSDL with its address and schema locations pointing at this gateway."""
+def served_wsdl(settings: Settings, name: str = "edoc-legacy.wsdl") -> bytes:
+    """A committed WSDL with its address and schema locations pointing at this gateway:
+    ``edoc-legacy.wsdl`` at ``?wsdl``, the WS-I form for generated stubs
+    (``edoc-legacy-wsi.wsdl``) at ``?wsdl=wsi``."""
     url = settings.public_url.rstrip("/") + PATH
-    text = (contract_directory("wsdl") / "edoc-legacy.wsdl").read_text("utf-8")
+    text = (contract_directory("wsdl") / name).read_text("utf-8")
     text = text.replace("http://127.0.0.1:8080/legacy/edoc", url)
     return text.replace('schemaLocation="../xsd/', f'schemaLocation="{url}?xsd=').encode()
-
-
-class _Limited:
-    """The request body, refused past the configured size."""
-
-    def __init__(self, stream: BinaryIO, length: int | None, limit: int) -> None:
-        self.stream, self.left, self.limit, self.read_so_far = stream, length, limit, 0
-
-    def read(self, size: int = CHUNK) -> bytes:
-        if self.left is not None:
-            if self.left <= 0:
-                return b""
-            size = min(size, self.left)
-        data = self.stream.read(size)
-        if self.left is not None:
-            if not data:
-                raise _Refused(400, "the body is shorter than Content-Length")
-            self.left -= len(data)
-        self.read_so_far += len(data)
-        if self.read_so_far > self.limit:
-            raise LimitExceeded("R.Request.Size", f"the request is larger than {self.limit} bytes")
-        return data
-
-
-class _Refused(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def make_legacy_app(exchange: Exchange, settings: Settings) -> Callable[..., Iterable[bytes]]:
@@ -121,11 +99,11 @@ def make_legacy_app(exchange: Exchange, settings: Settings) -> Callable[..., Ite
         if method != "POST":
             start_response("405 Method Not Allowed", [("Allow", "GET, POST")])
             return [b""]
+        stage = exchange.stage()  # parts wait here until their package is accepted
         try:
-            return _post(environ, start_response, service, exchange, profiles, settings)
-        except _Refused as exc:
-            start_response(f"{exc.status} Bad Request", [("Content-Type", "text/plain")])
-            return [str(exc).encode()]
+            return _post(environ, start_response, service, exchange, profiles, settings, stage)
+        finally:
+            stage.discard()
 
     return app
 
@@ -133,6 +111,8 @@ def make_legacy_app(exchange: Exchange, settings: Settings) -> Callable[..., Ite
 def _get(query: str, settings: Settings, start_response: StartResponse) -> Iterable[bytes]:
     if query.lower() == "wsdl":
         body = served_wsdl(settings)
+    elif query.lower() == "wsdl=wsi":
+        body = served_wsdl(settings, "edoc-legacy-wsi.wsdl")
     elif query.startswith("xsd="):
         name = query[4:]
         if name not in ("edoc-legacy.xsd", "edoc-legacy-requests.xsd"):
@@ -141,7 +121,10 @@ def _get(query: str, settings: Settings, start_response: StartResponse) -> Itera
         body = (contract_directory("xsd") / name).read_bytes()
     else:
         start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
-        return [f"eDoc SOAP dialect endpoint; WSDL at {PATH}?wsdl\n".encode()]
+        return [
+            f"eDoc SOAP dialect endpoint; WSDL at {PATH}?wsdl (for generated .NET/Java stubs: "
+            f"{PATH}?wsdl=wsi)\n".encode()
+        ]
     start_response(
         "200 OK", [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(body)))]
     )
@@ -171,54 +154,75 @@ def _post(
     exchange: Exchange,
     profiles: ProfileChooser,
     settings: Settings,
+    stage: StagedBlobs,
 ) -> Iterable[bytes]:
-    declared = str(environ.get("CONTENT_LENGTH") or "")
-    length = int(declared) if declared.isdigit() else None
-    if length is not None and length > settings.max_request_bytes:
-        raise _Refused(413, f"the request is larger than {settings.max_request_bytes} bytes")
-    stream = _Limited(environ["wsgi.input"], length, settings.max_request_bytes)
     content_type = str(environ.get("CONTENT_TYPE", "text/xml"))
     parsed_type = parse_content_type(content_type)
-    version = SOAP11
+    version = _declared_version(parsed_type)  # the envelope's own, once it is read
     profile = profiles.default
+    languages = settings.message_languages
+    language = languages.default  # the caller's, once its OrganId is read
     multipart: Multipart | None = None
     try:
+        busy = pending_refusal(environ)
+        if busy is not None:  # refused before a byte of the body is read
+            raise busy
+        stream = open_body(environ, settings.max_request_bytes)
         if parsed_type.media_type == "multipart/related":
             multipart = read_multipart(
                 stream,  # type: ignore[arg-type]
                 parsed_type,
-                exchange.blobs.writer,
+                lambda: stage.writer(settings.max_attachment_bytes),
                 max_root=ENVELOPE_LIMIT,
                 text_parts=lambda root: _envelope_profile(root, profiles).request_parts,
+                max_parts=settings.max_mime_parts,
             )
             root = multipart.root
             root_type = multipart.root_type
             action = _action_of(environ, content_type, _raw_type(root_type))
         else:
-            chunks = []
-            while chunk := stream.read(CHUNK):
-                chunks.append(chunk)
-                if stream.read_so_far > ENVELOPE_LIMIT:
-                    raise LimitExceeded(
-                        "R.Envelope.Size",
-                        f"a plain SOAP request is limited to {ENVELOPE_LIMIT} bytes; "
-                        "send files as multipart/related attachment parts",
-                    )
-            root = b"".join(chunks)
+            root = stream.read_all(
+                ENVELOPE_LIMIT,
+                LimitExceeded(
+                    "R.Envelope.Size",
+                    f"a plain SOAP request is limited to {ENVELOPE_LIMIT} bytes; "
+                    "send files as multipart/related attachment parts",
+                ),
+            )
             action = _action_of(environ, content_type)
         try:
             env = etree.fromstring(root, tree_parser(huge_tree=True))
         except etree.XMLSyntaxError as exc:
             return _send(
                 start_response,
-                fault(version, True, "M.Soap.Xml", f"not XML: {exc}"),
+                fault(version, True, "M.Soap.Xml", f"not XML: {exc}", language),
+                profile,
+                exchange,
+            )
+        if has_doctype(env):
+            # SOAP forbids a DTD; its entities would be dropped, not expanded (safexml).
+            return _send(
+                start_response,
+                fault(
+                    version,
+                    True,
+                    "M.Soap.Doctype",
+                    "a SOAP message must not contain a DOCTYPE declaration",
+                    language,
+                ),
                 profile,
                 exchange,
             )
         if local(env.tag) != "Envelope" or etree.QName(env).namespace not in (SOAP11, SOAP12):
             return _send(
                 start_response,
-                fault(version, True, "M.Soap.Envelope", "the root element is no SOAP Envelope"),
+                fault(
+                    version,
+                    True,
+                    "M.Soap.Envelope",
+                    "the root element is no SOAP Envelope",
+                    language,
+                ),
                 profile,
                 exchange,
             )
@@ -228,7 +232,7 @@ def _post(
         if body is None:
             return _send(
                 start_response,
-                fault(version, True, "N.Soap.Body", "the SOAP Envelope has no Body"),
+                fault(version, True, "N.Soap.Body", "the SOAP Envelope has no Body", language),
                 profile,
                 exchange,
             )
@@ -241,21 +245,28 @@ def _post(
             return _send(
                 start_response,
                 fault(
-                    version, True, "R.SOAPAction", f"unknown SOAPAction {action!r} (known: {known})"
+                    version,
+                    True,
+                    "R.SOAPAction",
+                    f"unknown SOAPAction {action!r} (known: {known})",
+                    language,
                 ),
                 profile,
                 exchange,
             )
-        request = Request(header, body, multipart.parts if multipart else {})
+        request = Request(header, body, multipart.parts if multipart else {}, root, stage)
+        organ_id = _organ_id(request)  # as the client writes it; the profile maps it to ours
+        gateway_code = profiles.for_agency(organ_id).agency_codes.get(organ_id, organ_id)
+        language = languages.for_agency(gateway_code)
         try:
             answer = operation(request)
             profile = _profile_of(request, profiles)
         except Refusal as refusal:
-            answer = Answer([response(action, report([refusal.item]))])
+            answer = Answer([response(action, report([refusal.item], language))])
         except GatewayError as exc:
             if exc.side is FaultSide.SERVER:
                 raise
-            answer = Answer([response(action, report([refusal_of(exc).item]))])
+            answer = Answer([response(action, report([refusal_of(exc).item], language))])
         log.info("legacy %s ok", action)
         return _send(start_response, answer, profile, exchange, version)
     except GatewayError as exc:
@@ -263,18 +274,33 @@ def _post(
         if not client:
             log.error("legacy request failed: %s", exc)
         return _send(
-            start_response, fault(version, client, exc.code, exc.message), profile, exchange
+            start_response,
+            fault(version, client, exc.code, exc.message, language),
+            profile,
+            exchange,
         )
-    except _Refused:
-        raise
     except Exception:
         log.exception("legacy request failed")
         return _send(
             start_response,
-            fault(version, False, "M.Server", "the gateway could not complete the request"),
+            fault(
+                version, False, "M.Server", "the gateway could not complete the request", language
+            ),
             profile,
             exchange,
         )
+
+
+def _declared_version(content_type: ContentType) -> str:
+    """The SOAP version the Content-Type announces (a multipart's root ``type``), so that a
+    refusal made before the envelope is read is still a fault in the caller's version."""
+    media = content_type.media_type
+    if media == "multipart/related":
+        media = parse_content_type(content_type.params.get("type", "")).media_type
+        if media == "application/xop+xml":
+            start_info = content_type.params.get("start-info", "")
+            media = parse_content_type(start_info).media_type
+    return SOAP12 if media == "application/soap+xml" else SOAP11
 
 
 def _raw_type(content_type: Any) -> str:
@@ -294,13 +320,19 @@ def _envelope_profile(root: bytes | None, profiles: ProfileChooser) -> Profile:
 
 
 def _profile_of(request: Request, profiles: ProfileChooser) -> Profile:
+    organ_id = _organ_id(request)
+    return profiles.for_agency(organ_id) if organ_id else profiles.default
+
+
+def _organ_id(request: Request) -> str:
+    """The caller's OrganId (the one beside a Token), or empty."""
     for root in (request.body, request.header):
         if root is None:
             continue
         for el in root.iter():
             if local(el.tag) == "OrganId" and child(el.getparent(), "Token") is not None:
-                return profiles.for_agency((el.text or "").strip())
-    return profiles.default
+                return (el.text or "").strip()
+    return ""
 
 
 def _send(
@@ -367,7 +399,7 @@ def _stream(pieces: list[bytes | LegacyFile], exchange: Exchange, as_text: bool)
         if isinstance(piece, bytes):
             yield piece
             continue
-        with contextlib.closing(exchange.blobs.open(piece.blob.sha256)) as stream:
+        with contextlib.closing(exchange.blob_io.open(piece.blob.sha256)) as stream:
             step = 3 * CHUNK if as_text else CHUNK
             while data := stream.read(step):
                 yield base64.b64encode(data) if as_text else data

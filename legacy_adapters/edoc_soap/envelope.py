@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from gateway.catalogue import Language, render
 from gateway.edxml.namespaces import EDOC_LEGACY, XLINK
 
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -31,15 +32,19 @@ class ErrorItem:
     description: str
 
 
-def report(errors: list[ErrorItem] | tuple[ErrorItem, ...] = ()) -> _Element:
-    """``edXML:Report``; the ErrorList is present (empty) on success too."""
+def report(
+    errors: list[ErrorItem] | tuple[ErrorItem, ...] = (), language: Language = Language.BOTH
+) -> _Element:
+    """``edXML:Report``; the ErrorList is present (empty) on success too. Each Description is
+    rendered in ``language`` from its code (the English sentence is the item's own)."""
     el = etree.Element(q("Report"), nsmap={PREFIX: EDOC_LEGACY})
     etree.SubElement(el, q("IsSuccess")).text = "false" if errors else "true"
     error_list = etree.SubElement(el, q("ErrorList"))
     for item in errors:
         error = etree.SubElement(error_list, q("Error"))
         etree.SubElement(error, q("Code")).text = item.code
-        etree.SubElement(error, q("Description")).text = item.description
+        description = render(item.code, item.description, language)
+        etree.SubElement(error, q("Description")).text = description
     return el
 
 
@@ -80,9 +85,12 @@ def envelope(version: str, answer: Answer) -> bytes:
     return etree.tostring(env, encoding="utf-8", xml_declaration=True)
 
 
-def fault(version: str, client: bool, code: str, message: str) -> Answer:
+def fault(
+    version: str, client: bool, code: str, message: str, language: Language = Language.BOTH
+) -> Answer:
     """A SOAP fault in the request's version; the detail holds the dialect's Report."""
-    detail_report = report([ErrorItem(code, message)])
+    detail_report = report([ErrorItem(code, message)], language)
+    message = render(code, message, language)
     if version == SOAP12:
         el = etree.Element(f"{{{SOAP12}}}Fault")
         code_el = etree.SubElement(el, f"{{{SOAP12}}}Code")
@@ -90,7 +98,10 @@ def fault(version: str, client: bool, code: str, message: str) -> Answer:
         value.text = "soapenv:Sender" if client else "soapenv:Receiver"
         reason = etree.SubElement(el, f"{{{SOAP12}}}Reason")
         text = etree.SubElement(reason, f"{{{SOAP12}}}Text")
-        text.set("{http://www.w3.org/XML/1998/namespace}lang", "en")
+        text.set(
+            "{http://www.w3.org/XML/1998/namespace}lang",
+            "en" if language is Language.EN else "vi",  # "both" starts in Vietnamese
+        )
         text.text = f"{code}: {message}"
         detail = etree.SubElement(el, f"{{{SOAP12}}}Detail")
     else:

@@ -154,8 +154,12 @@ def read_multipart(
     *,
     max_root: int,
     text_parts: Callable[[bytes | None], str],
+    max_parts: int = 500,
 ) -> Multipart:
     """Read a ``multipart/related`` body to the end of ``stream``.
+
+    Parts are counted as their headers arrive: part ``max_parts + 1`` is refused before it is
+    written anywhere (``new_blob`` bounds each part's size).
 
     ``text_parts`` says how parts without a ``Content-Transfer-Encoding: base64`` header are
     read: ``text_parts(root envelope bytes, or None if not seen yet)`` answers ``binary`` (as
@@ -186,6 +190,7 @@ def read_multipart(
     root_type = ContentType("text/xml")
     parts: dict[str, Part] = {}
     first = True
+    seen = 0
     open_sinks: list[_PartSink] = []
     try:
         while True:
@@ -206,6 +211,11 @@ def read_multipart(
                     raise BadRequest("M.Mime.Truncated", "a MIME part has no end of headers")
                 buffer += more
             raw_headers, _, buffer = buffer.partition(b"\r\n\r\n")
+            seen += 1
+            if seen > max_parts:
+                raise LimitExceeded(
+                    "R.Mime.Parts", f"the multipart request has more than {max_parts} parts"
+                )
             headers = _headers(raw_headers)
             content_id = normalize_content_id(headers.get("content-id", ""))
             part_type = parse_content_type(headers.get("content-type", "application/octet-stream"))

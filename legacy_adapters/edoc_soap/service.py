@@ -4,6 +4,10 @@ Each operation authenticates OrganId + Token, translates, and calls one
 :class:`gateway.exchange.Exchange` operation. Failures the dialect reports in a Report
 (permission, validation, unknown document) come back as ``IsSuccess=false`` with a stable code.
 
+A package sent in the dialect is translated from the request's tree straight to the canonical
+model and handed to the exchange with the bytes of the request: parsed once, written once (by
+the exchange, in its normalised form).
+
 Document ids: the dialect's ids are numbers (Bkav's ``document_id`` bigint); the gateway gives
 each package a number on first use (``legacy_ids``) and keeps it.
 
@@ -20,19 +24,16 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import logging
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 
 from lxml import etree
 
 from gateway.edxml.agency import AgencyCodeForm, is_valid_agency_code
-from gateway.edxml.dates import ICT, DateFormatError, parse_timestamp
+from gateway.edxml.dates import ICT, parse_timestamp
 from gateway.edxml.model import DocumentPackage, StatusPackage
-from gateway.edxml.reader import read_package
-from gateway.edxml.writer import package_bytes, write_package
-from gateway.errors import GatewayError, NotFound
-from gateway.exchange import Exchange
+from gateway.errors import DateFormatError, GatewayError, NotFound
+from gateway.exchange import Exchange, TraceEntry
+from gateway.store.blobs import StagedBlobs
 from legacy_adapters.edoc_soap import translate
 from legacy_adapters.edoc_soap.envelope import Answer, ErrorItem, leaf, q, report, response
 from legacy_adapters.edoc_soap.mime import Part
@@ -55,12 +56,23 @@ class Refusal(Exception):
 
 
 class Request:
-    """One parsed call: the SOAP header and body, and the attachment parts by Content-ID."""
+    """One parsed call: the SOAP header and body, the attachment parts by Content-ID, and the
+    SOAP envelope's bytes as received (the root part of a multipart request)."""
 
-    def __init__(self, header: _Element | None, body: _Element, parts: dict[str, Part]) -> None:
+    def __init__(
+        self,
+        header: _Element | None,
+        body: _Element,
+        parts: dict[str, Part],
+        raw: bytes = b"",
+        stage: StagedBlobs | None = None,
+    ) -> None:
         self.header = header
         self.body = body
         self.parts = parts
+        self.raw = raw
+        self.stage = stage
+        """Where the request's parts wait; published only if what they belong to is accepted."""
 
     def header_block(self, name: str) -> _Element | None:
         return child(self.header, name)
@@ -100,10 +112,9 @@ class LegacyService:
             raise Refusal(PERMISSION, "OrganId and Token are required")
         profile = self.profiles.for_agency(organ_id)
         code = profile.to_gateway(organ_id)
-        record = self.exchange.store.get_agency(code)
-        expected = self.exchange.credentials.current_secret(code) if record else ""
+        expected = self.exchange.agency_secret(code)
         ok = hmac.compare_digest(expected.encode(), token.encode()) if expected else False
-        if not ok or record is None or not record.enabled:
+        if not ok:
             hmac.compare_digest(token.encode(), token.encode())  # same work either way
             raise Refusal(
                 PERMISSION, "permission denied: unknown or disabled OrganId, or wrong Token"
@@ -139,21 +150,25 @@ class LegacyService:
                 "the SOAP Header must carry an edXML:ErrorList (empty is fine)",
             )
         references = translate.manifest_references(child(request.body, "Manifest"))
+        if not references and not request.parts and profile.document_needs_file:
+            # A toolkit that ignores mime:multipartRelated (PHP's SoapClient) sends the header
+            # blocks without the file: accepting it would deliver a document with no content.
+            raise Refusal(
+                "N.Manifest.File",
+                "the document carries no file (tệp đính kèm): its Manifest names none and the "
+                "request has no MIME part; send the file as a part named by a Manifest Reference",
+            )
         pkg = translate.document_from_legacy(
             message_header,
             request.header_block("TraceHeaderList"),
             references,
             request.parts,
-            self.exchange.blobs,
+            request.stage or self.exchange.blob_io,
             profile,
+            self.exchange.read_options,
         )
-        with tempfile.NamedTemporaryFile(
-            dir=self.exchange.blobs.tmp_dir, prefix="legacy-", suffix=".edxml"
-        ) as spool:
-            write_package(pkg, spool, self.exchange.blobs)
-            spool.flush()
-            receipt = self.exchange.send_document(agency, Path(spool.name))
-        legacy_id = self.exchange.store.legacy_id(receipt.package_id)
+        receipt = self.exchange.send_translated(agency, pkg, request.raw, request.stage)
+        legacy_id = self.exchange.legacy_id(receipt.package_id)
         return Answer([response("SendDocument", report(), leaf("DocumentId", str(legacy_id)))])
 
     def get_pending_document_ids(self, request: Request) -> Answer:
@@ -165,7 +180,7 @@ class LegacyService:
             page = self.exchange.get_pending(agency, "document", 500, cursor)
             for item in page.items:
                 etree.SubElement(ids, q("DocumentId")).text = str(
-                    self.exchange.store.legacy_id(item.package_id)
+                    self.exchange.legacy_id(item.package_id)
                 )
             cursor = page.next_cursor
             if not cursor:
@@ -188,7 +203,7 @@ class LegacyService:
             number = int(text)
         except ValueError:
             raise Refusal("T.DocumentId", f"documentId {text!r} is not a number") from None
-        package_id = self.exchange.store.legacy_package_id(number)
+        package_id = self.exchange.legacy_package_id(number)
         if package_id is None:
             raise Refusal(NOT_ALLOWED, f"document {number} is not addressed to {agency}")
         return package_id
@@ -198,14 +213,11 @@ class LegacyService:
         agency, profile = self.authenticate(self.credentials_holder(request, wrapper))
         package_id = self._package_id(request, agency)
         try:
-            content = self.exchange.get_package(agency, package_id)
+            pkg = self.exchange.read_package(agency, package_id)
         except NotFound:
             raise Refusal(NOT_ALLOWED, f"this document is not addressed to {agency}") from None
-        if content.kind != "document":
+        if not isinstance(pkg, DocumentPackage):
             raise Refusal(NOT_ALLOWED, "this id names a status, not a document")
-        with content.open() as stream:
-            pkg = read_package(stream, self.exchange.blobs)
-        assert isinstance(pkg, DocumentPackage)
         legacy = translate.document_to_legacy(pkg, profile)
         return Answer([legacy.manifest], header=list(legacy.header_blocks), files=legacy.files)
 
@@ -231,15 +243,15 @@ class LegacyService:
             status = child(wrapper, "Status")
         if status is None:
             raise Refusal("N.Status", "the SOAP Body has no Status")
-        pkg = translate.status_from_legacy(status, self.exchange.blobs, profile)
-        self.exchange.send_status(agency, package_bytes(pkg, None))
+        pkg = translate.status_from_legacy(status, self.exchange.blob_io, profile)
+        self.exchange.send_translated(agency, pkg, request.raw)
         return Answer([response("UpdateTraces", report())])
 
     def get_traces(self, request: Request) -> Answer:
         wrapper = request.wrapper("GetTraces", "GetTracesRequest")
         agency, profile = self.authenticate(self.credentials_holder(request, wrapper))
         raw = child_text(wrapper, "TimeStamp") or child_text(wrapper, "Timestamp")
-        package_ids: list[str] = []
+        package_ids: list[str | TraceEntry] = []
         if raw:
             try:
                 local_time, _exact = parse_timestamp(raw)
@@ -250,15 +262,16 @@ class LegacyService:
             since = local_time.replace(tzinfo=ICT)
             self._acknowledge_before(agency, since)
             entries = self.exchange.get_traces_to(agency, since, MAX_TRACES)
-            package_ids = [e.status_package_id for e in entries]
+            package_ids = [e.status_package_id if e.kind == "status" else e for e in entries]
         else:
             page = self.exchange.get_pending(agency, "status", MAX_TRACES, "")
             package_ids = [item.package_id for item in page.items]
         traces = etree.Element(q("Traces"))
-        for package_id in dict.fromkeys(package_ids):
-            content = self.exchange.get_package(agency, package_id)
-            with content.open() as stream:
-                pkg = read_package(stream, self.exchange.blobs)
+        for entry in dict.fromkeys(package_ids):
+            if not isinstance(entry, str):  # the gateway's own report on relaying a package
+                traces.append(translate.transport_to_legacy(entry, profile))
+                continue
+            pkg = self.exchange.read_package(agency, entry)
             if isinstance(pkg, StatusPackage):
                 traces.append(translate.status_to_legacy(pkg, profile))
         return Answer([response("GetTraces", traces)])

@@ -4,7 +4,8 @@ The dialect's ``MessageHeader``, ``TraceHeaderList`` and ``Status`` carry the QC
 under other names' namespace (``http://www.e-doc.vn/Schema/``, reference §5.2), read by local name.
 So the translation moves the elements between namespaces and lets the core's lenient reader
 (``gateway.edxml``) and strict writer do the field work: every field QCVN 102 knows survives,
-with the same repairs and findings as a package file. What is the dialect's own is done here:
+with the same repairs and findings as a package file; the tree goes to the reader as a tree
+(``read_element``), never serialised and parsed again. What is the dialect's own is done here:
 agency code mapping, date and status code formats (per client profile), the manifest with its
 MIME parts, and the ``Signature`` block, which in this dialect holds credentials (OrganId, Token)
 and is therefore never copied into a package.
@@ -18,9 +19,15 @@ from dataclasses import dataclass, replace
 
 from lxml import etree
 
-from gateway.edxml.attachments import normalize_content_id
+from gateway.edxml.attachments import (
+    ZIP_BASED_EXTENSIONS,
+    extension_of,
+    normalize_content_id,
+    single_zip_entry,
+)
 from gateway.edxml.blobio import BlobStoreLike
-from gateway.edxml.dates import DateFormatError, parse_date, parse_timestamp
+from gateway.edxml.dates import ICT, parse_date, parse_timestamp
+from gateway.edxml.mapping import unzip_bound
 from gateway.edxml.model import (
     Attachment,
     BlobRef,
@@ -28,11 +35,13 @@ from gateway.edxml.model import (
     ManifestReference,
     StatusPackage,
 )
+from gateway.edxml.names import safe_file_name
 from gateway.edxml.namespaces import EDOC_LEGACY, QCVN, XLINK
-from gateway.edxml.reader import read_package
+from gateway.edxml.reader import DEFAULT_OPTIONS, ReadOptions, read_element
 from gateway.edxml.writer import envelope_bytes
-from gateway.errors import Finding, InvalidPackage
-from gateway.security.xml import tree_parser
+from gateway.errors import DateFormatError, Finding, InvalidPackage
+from gateway.exchange import TraceEntry
+from gateway.safexml import tree_parser
 from legacy_adapters.edoc_soap.mime import Part
 from legacy_adapters.profiles import Profile
 
@@ -133,8 +142,12 @@ def document_from_legacy(
     parts: dict[str, Part],
     blobs: BlobStoreLike,
     profile: Profile,
+    options: ReadOptions = DEFAULT_OPTIONS,
 ) -> DocumentPackage:
-    """A canonical document from SendDocument's header blocks, manifest and MIME parts."""
+    """A canonical document from SendDocument's header blocks, manifest and MIME parts.
+
+    A part that is a zip of one file is judged by the unzip limits of ``options`` as an edXML
+    attachment is (it is unwrapped when the package is read back for a receiver)."""
     mh = requalify(message_header, QCVN)
     _map_codes(mh, profile.to_gateway)
     header = etree.Element(f"{{{QCVN}}}edXMLHeader", nsmap={PREFIX: QCVN})
@@ -170,6 +183,8 @@ def document_from_legacy(
                 ]
             )
         used.add(ref.content_id)
+        where = f"/Envelope/Body/Manifest/Reference[{index}]"
+        _judge_zip(part, ref.attachment_name, where, blobs, options)
         content_type = ref.content_type or part.content_type
         attachments.append(_attachment(ref.content_id, ref, content_type, part))
         manifest.append(
@@ -178,9 +193,22 @@ def document_from_legacy(
     for content_id, part in parts.items():
         if content_id not in used:  # a part the manifest forgot: kept, named by its Content-ID
             ref = LegacyReference(content_id, content_id, "")
+            _judge_zip(part, content_id, f"MIME part <{content_id}>", blobs, options)
             attachments.append(_attachment(content_id, ref, part.content_type, part))
             manifest.append(ManifestReference(content_id, part.content_type, "", content_id))
     return replace(pkg, signature=None, references=tuple(manifest), attachments=tuple(attachments))
+
+
+def _judge_zip(
+    part: Part, name: str, where: str, blobs: BlobStoreLike, options: ReadOptions
+) -> None:
+    """Refuse a zip bomb on arrival rather than when a receiver's read unwraps it."""
+    if part.kind != "zip" or extension_of(name) in ZIP_BASED_EXTENSIONS:
+        return
+    with blobs.open(part.blob) as stream:
+        entry = single_zip_entry(stream)
+    if entry is not None:
+        unzip_bound(name, where, part.blob.size, entry.size, options)
 
 
 def _attachment(content_id: str, ref: LegacyReference, content_type: str, part: Part) -> Attachment:
@@ -223,7 +251,7 @@ def _read_header(header: _Element, blobs: BlobStoreLike) -> DocumentPackage | St
     if child(header, "TraceHeaderList") is not None:
         body = etree.SubElement(envelope, f"{{{QCVN}}}edXMLBody")
         etree.SubElement(body, f"{{{QCVN}}}edXMLManifest", version="1.0")
-    pkg = read_package(etree.tostring(root, encoding="UTF-8", xml_declaration=True), blobs)
+    pkg = read_element(root, blobs)
     _raise_errors(pkg.findings)
     return pkg
 
@@ -288,7 +316,7 @@ def document_to_legacy(pkg: DocumentPackage, profile: Profile) -> LegacyDocument
     manifest = etree.Element(
         f"{{{EDOC_LEGACY}}}Manifest", nsmap={PREFIX: EDOC_LEGACY, "xlink": XLINK}
     )
-    files = []
+    files: list[LegacyFile] = []
     by_id = {a.content_id: a for a in pkg.attachments}
     refs = pkg.references or tuple(
         ManifestReference(a.content_id, a.content_type, a.description, a.name)
@@ -302,8 +330,9 @@ def document_to_legacy(pkg: DocumentPackage, profile: Profile) -> LegacyDocument
         el = etree.SubElement(manifest, f"{{{EDOC_LEGACY}}}Reference")
         el.set(f"{{{XLINK}}}href", f"cid:{ref.content_id}")
         el.set(f"{{{XLINK}}}type", content_type)  # sic: a MIME type here (reference §5.9)
-        etree.SubElement(el, f"{{{EDOC_LEGACY}}}AttachmentName").text = (
-            attachment.name or ref.attachment_name
+        # The dialect has one name, which clients save the file under: never a path.
+        etree.SubElement(el, f"{{{EDOC_LEGACY}}}AttachmentName").text = safe_file_name(
+            attachment.name or ref.attachment_name, f"attachment-{len(files) + 1}"
         )
         etree.SubElement(el, f"{{{EDOC_LEGACY}}}Description").text = (
             attachment.description or ref.description
@@ -324,6 +353,37 @@ def status_to_legacy(pkg: StatusPackage, profile: Profile) -> _Element:
     code = child(status, "StatusCode")
     if code is not None and code.text:
         code.text = profile.status_code(code.text.strip())
+    return status
+
+
+def _legacy_q(name: str) -> str:
+    return etree.QName(EDOC_LEGACY, name).text
+
+
+def transport_to_legacy(entry: TraceEntry, profile: Profile) -> _Element:
+    """The gateway's report on relaying a package, as a GetTraces ``edXML:Status``.
+
+    It is no receiver's status: ``From`` is the gateway itself, ``StatusCode`` is empty, and
+    the Description names the outcome, the recipients, the upstream and its error code.
+    """
+    status = etree.Element(_legacy_q("Status"), nsmap={PREFIX: EDOC_LEGACY})
+    sender = etree.SubElement(status, _legacy_q("From"))
+    etree.SubElement(sender, _legacy_q("OrganId")).text = entry.from_agency
+    etree.SubElement(sender, _legacy_q("OrganName")).text = (
+        "Cổng trao đổi văn bản: kết quả chuyển (the gateway's transport report)"
+    )
+    about = etree.SubElement(status, _legacy_q("ResponseFor"))
+    etree.SubElement(about, _legacy_q("OrganId")).text = profile.to_client(entry.to_agency)
+    etree.SubElement(about, _legacy_q("DocumentId")).text = entry.document_id
+    etree.SubElement(status, _legacy_q("StatusCode")).text = ""
+    outcome = "TRANSPORT-FAILED" if entry.outcome == "failed" else "TRANSPORT-DELIVERED"
+    code = f" {entry.error_code}" if entry.error_code else ""
+    etree.SubElement(status, _legacy_q("Description")).text = (
+        f"[{outcome}{code}] {entry.description}"
+    )
+    etree.SubElement(status, _legacy_q("Timestamp")).text = profile.format_timestamp(
+        entry.recorded_at.astimezone(ICT).replace(tzinfo=None), "status"
+    )
     return status
 
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gateway.config import ConfigError, Settings
+from gateway.config import Settings
 from gateway.edxml.agency import parse_agency_code
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, ProfileError
 
 _FORMATS = {
     "yyyy/MM/dd HH:mm:ss": "%Y/%m/%d %H:%M:%S",
@@ -69,6 +69,8 @@ class Profile:
     multipart_responses: str = "attachments"
     status_code_format: str = "numeric"
     organization_extra_fields: bool = False
+    document_needs_file: bool = True
+    """SendDocument with no file at all (an empty Manifest and no MIME part) is refused."""
     agency_codes: dict[str, str] = field(default_factory=dict)
     """Client code → gateway code."""
 
@@ -93,10 +95,6 @@ class Profile:
             if gateway == code:
                 return client
         return code
-
-
-class ProfileError(ConfigError):
-    """A profile file is missing, unreadable or sets something it may not."""
 
 
 def _bundled() -> dict[str, str]:
@@ -144,13 +142,9 @@ def parse_profile(text: str, source: str) -> Profile:
                 raise ProfileError(
                     "M.Profile.agency_codes", f"{source}: [agency_codes]: {exc.message}"
                 ) from None
-    if "organization_extra_fields" in raw and not isinstance(
-        raw["organization_extra_fields"], bool
-    ):
-        raise ProfileError(
-            "T.Profile.organization_extra_fields",
-            f"{source}: organization_extra_fields must be true or false",
-        )
+    for key in ("organization_extra_fields", "document_needs_file"):
+        if key in raw and not isinstance(raw[key], bool):
+            raise ProfileError("T.Profile." + key, f"{source}: {key} must be true or false")
     values = {key: value for key, value in raw.items() if key != "agency_codes"}
     return Profile(**values, agency_codes={str(k): str(v) for k, v in codes.items()})
 

@@ -45,3 +45,35 @@ def test_bench_relay_quick_mode_relays_every_package(tmp_path: Path) -> None:
     report = json.loads(result.stdout)
     assert report["packages"] == 60 and 9_000 < report["package_bytes"] < 11_500
     assert report["packages_per_s_median"] > 0
+
+
+def _quick(tmp_path: Path, script: str) -> dict[str, object]:
+    from tests.conftest import _postgres_dsn
+
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / script), "--quick", "--dsn", _postgres_dsn()],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    report: dict[str, object] = json.loads(result.stdout)
+    return report
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_bench_blobs_pg_quick_mode_round_trips_the_blob(tmp_path: Path) -> None:
+    report = _quick(tmp_path, "bench_blobs_pg.py")
+    [run] = report["runs"]  # type: ignore[misc]
+    assert run["bytes"] == 16 * 1024 * 1024 and run["rss_growth_peak_mb"] >= 0
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_bench_purge_quick_mode_purges_every_package(tmp_path: Path) -> None:
+    report = _quick(tmp_path, "bench_purge.py")
+    assert report["packages"] == report["purged"] == 2000
+    assert report["intake_during_purge"]["n"] > 0  # type: ignore[index]

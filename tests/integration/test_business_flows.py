@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import logging
 import urllib.request
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -29,7 +30,9 @@ import zeep.exceptions
 from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
-from gateway.config import Settings
+from gateway.config import Settings, UpstreamSettings
+from gateway.conformance.exchanges import ExchangeLog
+from gateway.conformance.legacy import LegacyDriver
 from gateway.edxml.enums import BusinessDocType, StatusCode
 from gateway.edxml.model import (
     Business,
@@ -44,10 +47,11 @@ from gateway.edxml.model import (
 )
 from gateway.edxml.reader import read_package
 from gateway.edxml.writer import package_bytes
-from gateway.relay.connector import InboundItem, OutboundPackage, UpstreamSettings
+from gateway.relay.connector import InboundItem, OutboundPackage
 from gateway.relay.connectors.vxp import VxpConnector
 from gateway.simulator.httpd import Simulator
 from gateway.store.blobs import FileBlobStore
+from gateway.store.relay_sql import DirectoryEntry
 from gateway.vxp.wire import AgencyRecord
 from tests.fixtures.gateways import ServedGateway
 from tests.fixtures.packages import _organization, build_document, build_status
@@ -557,3 +561,100 @@ def test_unknown_recipient_is_refused_at_send_time(province: Province) -> None:
     assert province.admin.store.outbox_items() == []  # type: ignore[attr-defined]
     province.relay_until_idle()
     assert province.upstream_inbox() == []
+
+
+# -- a dead letter reaches its sender ------------------------------------------------------------
+
+
+def test_a_dead_letter_reaches_the_sender_on_every_face_and_a_retry_shows_too(
+    province: Province, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 14 item 1: the axis answers ErrorCode 18 (unknown unit) for an agency the province's
+    directory still lists; the sender learns it from GetTraces (modern), the legacy GetTraces
+    feed and the REST face's sent list, as the gateway's own transport report, never as a
+    status from the receiver. Once the unit exists and an operator retries, that shows too."""
+    unknown = "000.00.99.H99"
+    store = province.admin.store
+    now = int(dt.datetime.now(dt.UTC).timestamp() * 1_000_000)
+    store.upsert_directory(  # type: ignore[attr-defined]
+        [DirectoryEntry(unknown, "national", name="Sở cũ", source="manual")], now, "operator"
+    )
+    doc = province.document(SENDER, (RECEIVER, unknown), 18)
+    receipt = province.soap(SENDER).SendDocument(package_bytes(doc, province.blobs))
+    with caplog.at_level(logging.INFO, logger="gateway.relay.worker"):
+        province.relay_until_idle()
+    [item] = store.outbox_items()  # type: ignore[attr-defined]
+    assert item.state == "dead" and item.last_error_code == "M.Vxp.18"
+    assert "khong ton tai" in item.last_error
+    dead_logs = [r for r in caplog.records if "dead letter" in r.getMessage()]
+    assert [r.levelno for r in dead_logs] == [logging.ERROR]
+    assert receipt.packageId in dead_logs[0].getMessage()
+
+    # The modern face: one transport entry, from the gateway, with the axis's code and reason.
+    rows = province.soap(SENDER).GetTraces(doc.header.document_id, None, None) or []
+    [entry] = rows
+    assert entry.kind == "transport" and entry.outcome == "failed"
+    assert not entry.statusCode and entry.fromAgency == province.settings.gateway_id
+    assert entry.toAgency == SENDER and entry.statusPackageId == receipt.packageId
+    assert entry.errorCode == "M.Vxp.18" and entry.recipients == unknown
+    assert entry.upstream == "national"
+    assert "Don vi nhan 000.00.99.H99 khong ton tai" in entry.description
+    assert entry.description.startswith("Không chuyển được văn bản đến 000.00.99.H99")
+    # The local receiver sees no such entry: it is the sender's news.
+    assert province.soap(RECEIVER).GetTraces(doc.header.document_id, None, None) in (None, [])
+
+    # The legacy eDoc feed (GetTraces with a TimeStamp): a Status from the gateway, no code.
+    legacy = LegacyDriver(
+        f"{province.settings.public_url}/legacy/edoc",
+        ExchangeLog(),
+        SENDER,
+        province.gateway.tokens[SENDER],
+        province.blobs,
+        timeout=20.0,
+    )
+    [trace] = legacy.traces(doc.header.document_id, since=dt.datetime(2000, 1, 1))
+    assert trace.from_agency == province.settings.gateway_id and trace.to_agency == SENDER
+    assert trace.status_code == ""
+    assert trace.description.startswith("[TRANSPORT-FAILED M.Vxp.18] ")
+    assert "khong ton tai" in trace.description
+
+    # The REST face's sent list: the upstream row fails with the code; the local one is fine.
+    rest = VxpConnector(
+        UpstreamSettings(
+            name="province",
+            protocol="vxp",
+            endpoint=f"{province.settings.public_url}/vxp",
+            system_id=SENDER,
+            secret=province.admin.credentials.current_secret(SENDER),
+            timeout_seconds=10.0,
+        )
+    )
+    try:
+        sent = {row.to_code: row for row in rest.sent_list("edoc")}
+    finally:
+        rest.close()
+    assert sent[unknown].send_status == "fail" and sent[unknown].receive_status == ""
+    assert "M.Vxp.18: " in sent[unknown].send_status_desc
+    assert sent[RECEIVER].send_status == "done"
+
+    # The unit appears on the axis; the operator retries; the sender is told it went through.
+    province.upstream.register_agency(AgencyRecord(unknown, "Sở cũ", pcode=CENTRE))
+    store.retry_outbox(item.id, now, "operator")  # type: ignore[attr-defined]
+    province.relay_until_idle()
+    assert store.outbox_item(item.id).state == "sent"  # type: ignore[attr-defined]
+    rows = province.soap(SENDER).GetTraces(doc.header.document_id, None, None)
+    assert [(r.kind, r.outcome, r.errorCode) for r in rows] == [
+        ("transport", "failed", "M.Vxp.18"),
+        ("transport", "delivered", None),
+    ]
+    assert "sau khi gửi lại" in rows[1].description
+    [(_, delivered)] = province.upstream_inbox()
+    assert delivered.header.document_id == doc.header.document_id
+    # A later ordinary status from the receiver is a status again, from the receiver.
+    province.upstream_send(status(StatusCode.RECEIVED, unknown, doc))
+    province.relay_until_idle()
+    kinds = [
+        (r.kind, r.statusCode, r.fromAgency)
+        for r in province.soap(SENDER).GetTraces(doc.header.document_id, None, None)
+    ]
+    assert kinds[-1] == ("status", "01", unknown)

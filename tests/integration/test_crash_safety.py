@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.config import Settings
 from tests.fixtures.cluster import GatewayNode, SimulatorProcess
 from tests.fixtures.traffic import GW_SYSTEM, LOCALS, UP_SYSTEM, UPSTREAMS, Traffic, drain
 
@@ -24,7 +25,10 @@ DOCS = int(os.environ.get("CRASH_DOCS", "40" if BENCH else "8"))
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
+    tmp_path: Path, store_settings: Settings
+) -> None:
+    """On both engines: ``store_settings`` gives PostgreSQL a schema of the test's own."""
     seed = int(os.environ.get("CRASH_SEED", str(random.randrange(1 << 32))))
     print(f"crash-safety seed: {seed} (CRASH_SEED={seed} to replay), kills: {KILLS}")
     rng = random.Random(seed)
@@ -36,7 +40,13 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) 
         sim.register(GW_SYSTEM, *LOCALS)
         sim.register(UP_SYSTEM, *UPSTREAMS)
         node = GatewayNode(
-            "province", tmp_path / "province", sim.url, GW_SYSTEM, "gw-secret", workers=2
+            "province",
+            tmp_path / "province",
+            sim.url,
+            GW_SYSTEM,
+            "gw-secret",
+            database_dsn=store_settings.database_dsn,
+            workers=2,
         )
         secrets = node.add_agencies(*LOCALS)
         node.start()

@@ -66,7 +66,7 @@ def _counts(exchange: Exchange) -> dict[str, int]:
     """Rows per table, through the store's own connection (works on both engines)."""
     with exchange.store._tx() as q:  # type: ignore[attr-defined]
         return {
-            table: int(q.one(f"SELECT COUNT(*) FROM {table}")[0])
+            table: int(q.one(f"SELECT COUNT(*) AS n FROM {table}")["n"])
             for table in ("packages", "deliveries", "traces", "package_blobs")
         }
 

@@ -541,6 +541,38 @@ def test_malformed_requests_change_nothing(server: Server) -> None:
     assert pending(server) == []
 
 
+def test_a_document_that_lost_its_file_is_refused(server: Server) -> None:
+    """What PHP's SoapClient sent (it ignores mime:multipartRelated): the header blocks, an empty
+    Manifest, no MIME part. Refused with a code, nothing delivered; the same with no Manifest, as
+    plain text/xml, and on SOAP 1.2."""
+    for number, (body, version) in enumerate(
+        [("<edXML:Manifest/>", SOAP11), ("", SOAP11), ("<edXML:Manifest/>", SOAP12)], start=70
+    ):
+        root = envelope(body, send_header(server, number), version)
+        media = "text/xml; charset=utf-8" if version == SOAP11 else "application/soap+xml"
+        for raw, content_type in ((root, media), (multipart(root, [], "Bn"), swa_type("Bn"))):
+            _status, _t, reply = server.post(raw, content_type, {"SOAPAction": "SendDocument"})
+            assert report(reply) == ("false", ["N.Manifest.File"]), reply
+    assert pending(server) == []
+
+
+def test_a_profile_may_accept_documents_without_files(store_settings: Settings) -> None:
+    profiles = store_settings.data_dir / "profiles"
+    profiles.mkdir(parents=True)
+    edoc = Path(__file__).parents[2] / "legacy_adapters" / "profiles" / "edoc.toml"
+    text = edoc.read_text("utf-8").replace("needs_file = true", "needs_file = false")
+    assert "document_needs_file = false" in text
+    (profiles / "edoc.toml").write_text(text, "utf-8")
+    lenient = Server(replace(store_settings, legacy_profiles_dir=profiles))
+    try:
+        root = envelope("<edXML:Manifest/>", send_header(lenient, 79))
+        _status, _t, reply = lenient.post(root, "text/xml", {"SOAPAction": "SendDocument"})
+        assert report(reply)[0] == "true"
+        assert len(pending(lenient)) == 1
+    finally:
+        lenient.close()
+
+
 def test_served_wsdl_and_zeep_client(server: Server, tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{server.port}/legacy/edoc"
     with urllib.request.urlopen(url + "?wsdl", timeout=10) as response:
@@ -570,3 +602,56 @@ def test_served_wsdl_and_zeep_client(server: Server, tmp_path: Path) -> None:
     zeep.Client(
         str(REPO / "wsdl" / "edoc-legacy.wsdl"), settings=zeep.Settings(forbid_external=True)
     )
+
+
+def test_ws_i_wsdl_for_generated_stubs(server: Server) -> None:
+    """``?wsdl=wsi``: element-bound request parts (what .NET and Java stub generators need), the
+    same operations and SOAPActions as ``?wsdl``. A client built from it writes the wrappers
+    qualified, and the gateway answers them exactly as the unqualified ones real clients send."""
+    url = f"http://127.0.0.1:{server.port}/legacy/edoc"
+    with urllib.request.urlopen(url + "?wsdl=wsi", timeout=10) as response:
+        served = etree.fromstring(response.read())
+    ns = {
+        "wsdl": "http://schemas.xmlsoap.org/wsdl/",
+        "soap": "http://schemas.xmlsoap.org/wsdl/soap/",
+    }
+    assert not [
+        p
+        for p in served.iterfind(".//wsdl:message/wsdl:part", ns)
+        if p.get("type") and p.get("name") != "File"
+    ]
+    plain = etree.parse(str(REPO / "wsdl" / "edoc-legacy.wsdl")).getroot()
+
+    def actions(root: etree._Element) -> list[tuple[str | None, str | None]]:
+        return [
+            (op.getparent().getparent().get("name"), op.get("soapAction"))
+            for op in root.iterfind(".//wsdl:binding/wsdl:operation/soap:operation", ns)
+        ]
+
+    assert actions(served) == actions(plain)
+    client = zeep.Client(url + "?wsdl=wsi", transport=Transport(operation_timeout=10, timeout=10))
+    service = client.bind("EdocLegacyService", "EdocLegacySoap11")
+    sent = etree.tostring(
+        client.create_message(service, "GetOrganizations", OrganId=SENDER, Token="t")
+    )
+    assert b'<ns0:GetOrganizations xmlns:ns0="urn:edoc-gateway:legacy:edoc:requests">' in sent
+    assert b"<OrganId>" in sent  # children unqualified, as on the wire
+    answer = service.GetOrganizations(OrganId=SENDER, Token=server.tokens[SENDER])
+    assert sorted(o.OrganId for o in answer.Organizations.Organization) == sorted(
+        [SENDER, RECEIVER, OTHER]
+    )
+    assert service.CheckPermission(OrganId=SENDER, Token=server.tokens[SENDER]).IsSuccess
+    denied = service.CheckPermission(OrganId=SENDER, Token="x")
+    assert denied.IsSuccess is False and denied.ErrorList.Error[0].Code == "M.Permission"
+    qualified = call(
+        server,
+        "GetOrganizations",
+        etree.tostring(
+            client.create_message(
+                service, "GetOrganizations", OrganId=SENDER, Token=server.tokens[SENDER]
+            ).find(".//{*}Body/*")
+        ).decode(),
+    )
+    unqualified = call(server, "GetOrganizations", credentials(server, SENDER, "GetOrganizations"))
+    assert soap_body(qualified).find(f".//{{{EDOC}}}Organizations") is not None
+    assert etree.tostring(soap_body(qualified)) == etree.tostring(soap_body(unqualified))

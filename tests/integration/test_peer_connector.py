@@ -23,7 +23,7 @@ import zeep
 from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
-from gateway.config import Settings
+from gateway.config import Settings, UpstreamSettings
 from gateway.edxml.enums import StatusCode
 from gateway.edxml.model import Code, ResponseFor
 from gateway.edxml.writer import package_bytes
@@ -33,7 +33,6 @@ from gateway.relay.connector import (
     OutboundPackage,
     PermanentRelayError,
     TransientRelayError,
-    UpstreamSettings,
 )
 from gateway.relay.connectors import connect
 from gateway.relay.connectors.peer import PeerConnector, wsdl_file
@@ -41,7 +40,7 @@ from gateway.relay.service import RelayService
 from gateway.server import build_app
 from gateway.soap.envelope import SoapVersion
 from gateway.soap.faults import InternalError, fault_envelope
-from tests.fixtures.packages import build_document, build_status
+from tests.fixtures.packages import _organization, build_document, build_status
 from tests.fixtures.pki import make_pki
 
 CHILD = "000.00.00.G22"  # the child gateway's agency, and its credential at the parent
@@ -531,9 +530,8 @@ def child_settings(store_settings: Settings, tmp_path: Path) -> Iterator[Setting
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-def test_chained_flow_child_to_parent_agency_and_status_back(
-    parent: Parent, child_settings: Settings
-) -> None:
+def _child(parent: Parent, child_settings: Settings) -> tuple[Exchange, RelayService]:
+    """A child gateway relaying through ``parent`` with its agency's credential there."""
     settings = replace(
         child_settings,
         upstreams=(parent.upstream(poll_interval_seconds=0.001),),
@@ -541,7 +539,13 @@ def test_chained_flow_child_to_parent_agency_and_status_back(
     )
     child = Exchange(settings)
     child.credentials.add_agency(CHILD, "Văn phòng Chính phủ", "", child.clock())
-    relay = RelayService(settings, exchange=child)
+    return child, RelayService(settings, exchange=child)
+
+
+def test_chained_flow_child_to_parent_agency_and_status_back(
+    parent: Parent, child_settings: Settings
+) -> None:
+    child, relay = _child(parent, child_settings)
     try:
         assert isinstance(relay.connectors["parent"], PeerConnector)
         # The child's agency sends to an agency whose mailbox is at the parent.
@@ -578,14 +582,7 @@ def test_chained_flow_parent_agency_to_child_gets_one_status_01(
 ) -> None:
     """Downwards, the child's poller acknowledges the parent with ``relayed``: the sender sees
     exactly one STATUS 01, the one the child's agency sends when its software confirms."""
-    settings = replace(
-        child_settings,
-        upstreams=(parent.upstream(poll_interval_seconds=0.001),),
-        default_upstream="parent",
-    )
-    child = Exchange(settings)
-    child.credentials.add_agency(CHILD, "Văn phòng Chính phủ", "", child.clock())
-    relay = RelayService(settings, exchange=child)
+    child, relay = _child(parent, child_settings)
     try:
         package_id = from_parent_agency(parent, 41)
         relay.run_once()  # the child's poller fetches it and acknowledges it at the parent
@@ -600,5 +597,33 @@ def test_chained_flow_parent_agency_to_child_gets_one_status_01(
         assert [s.sender for s in statuses] == [CHILD]
         traces = parent.exchange.get_traces(PARENT_AGENCY, package_id=package_id)
         assert [t.status_code for t in traces] == [StatusCode.RECEIVED.value]
+    finally:
+        relay.close()
+
+
+def test_what_the_parent_took_leniently_from_its_upstream_reaches_the_child(
+    parent: Parent, child_settings: Settings
+) -> None:
+    """Lenient in along a chain (issue 14 item 2): the axis's test platform sends from its
+    systemId ``vxp.saas.03``; the parent took it from its upstream with warnings, and the
+    child, polling the parent, takes it the same way instead of answering ``failed``."""
+    child, relay = _child(parent, child_settings)
+    try:
+        pkg = build_document(
+            parent.exchange.blobs,
+            from_=_organization("vxp.saas.03", "Nền tảng thử nghiệm VXP"),
+            to=(_organization(CHILD, "Văn phòng Chính phủ"),),
+        )
+        taken = parent.exchange.accept_from_upstream(
+            "national", package_bytes(pkg, parent.exchange.blobs)
+        )
+        assert "M.MessageHeader.From.OrganId" in {w.code for w in taken.warnings}
+        step = relay.run_once()
+        assert (step.polls["parent"].accepted, step.polls["parent"].refused) == (1, 0)
+        (here,) = child.get_pending(CHILD, "document", 0, "").items
+        assert here.sender == "vxp.saas.03"
+        assert parent.pending(CHILD) == []  # acknowledged at the parent, not failed
+        delivery = parent.exchange.store.get_delivery(taken.package_id, CHILD)
+        assert delivery is not None and delivery.state == "confirmed"
     finally:
         relay.close()

@@ -4,37 +4,26 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from gateway.relay.connector import TransientRelayError, UpstreamSettings
+from gateway.config import UpstreamSettings
+from gateway.relay.connector import TransientRelayError
 from gateway.relay.connectors.vxp import VxpConnector
 from gateway.vxp.wire import AgencyRecord
+from tests.fixtures.simulator_process import cli_command, simulator_process
 
-
-def _command() -> list[str]:
-    script = Path(sys.executable).parent / "edoc-gateway"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "gateway.cli"]
+_command = cli_command
 
 
 def test_simulate_axis_subprocess(tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [*_command(), "simulate-axis", "--port", "0", "--data-dir", str(tmp_path / "axis"),
-         "--agency", "00.22.W00:s-a", "--agency", "00.41.W00:s-b",
-         "--faults", "error=503:op=getSentEdocList:count=1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline()
-        assert "listening on http://127.0.0.1:" in first, process.stderr
-        url = first.rsplit(" ", 1)[-1].strip()
-
+    with simulator_process(
+        tmp_path / "axis",
+        "--agency", "00.22.W00:s-a", "--agency", "00.41.W00:s-b",
+        "--faults", "error=503:op=getSentEdocList:count=1",
+    ) as (url, process):
         def conn(system: str, secret: str) -> VxpConnector:
             return VxpConnector(UpstreamSettings(
                 name="sim", protocol="vxp", endpoint=url, system_id=system, secret=secret,
@@ -56,13 +45,6 @@ def test_simulate_axis_subprocess(tmp_path: Path) -> None:
         a.close()
         b.close()
         assert (tmp_path / "axis" / "simulator.sqlite3").exists()
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
     assert process.returncode == 0
 
 

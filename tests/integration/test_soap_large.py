@@ -79,7 +79,7 @@ def test_invalid_large_package_is_a_client_fault_and_stores_nothing(
     )
     assert detail["findings"]
     with streaming_gateway.exchange.store._tx() as q:  # type: ignore[attr-defined]
-        assert q.one("SELECT COUNT(*) FROM packages")[0] == 0
+        assert q.one("SELECT COUNT(*) AS n FROM packages")["n"] == 0
     assert pending_ids(streaming_gateway.zeep(RECEIVER)) == []
 
 

@@ -41,11 +41,12 @@ from gateway.edxml.writer import package_bytes
 from gateway.exchange import Exchange
 from gateway.soap.app import SoapRequest, make_app, read_body
 from gateway.soap.compat import decode_base64
-from gateway.soap.wsdl_export import DEFAULT_PATH, export_wsdl, register
+from gateway.soap.wsdl_export import DEFAULT_PATH, DEFAULT_SOAP11_PATH, export_wsdl, register
 from tests.fixtures.packages import build_document, build_status
 
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED_WSDL = REPO / DEFAULT_PATH
+COMMITTED_WSDL11 = REPO / DEFAULT_SOAP11_PATH
 SENDER, RECEIVER, OTHER, DISABLED = (
     "000.00.00.G22",
     "000.00.00.H41",
@@ -244,6 +245,34 @@ def test_served_wsdl_matches_the_committed_file(gateway: Gateway) -> None:
     assert _normalise_address(served) == _normalise_address(committed), (
         f"{COMMITTED_WSDL} is out of date: run `edoc-gateway wsdl export` and commit it"
     )
+
+
+def test_soap11_description_is_served_committed_and_the_full_wsdl_less_soap12(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    """``?wsdl11`` (for Axis 1.4) matches its committed file, and is the full WSDL with only the
+    SOAP 1.2 binding and port taken out: types, messages and portType stay the same."""
+    with urllib.request.urlopen(gateway.url + "?wsdl11", timeout=10) as response:
+        served = response.read()
+    assert f'location="{gateway.url}"'.encode() in served
+    assert _normalise_address(served) == _normalise_address(COMMITTED_WSDL11.read_bytes()), (
+        f"{COMMITTED_WSDL11} is out of date: run `edoc-gateway wsdl export --soap11`"
+    )
+    exported = export_wsdl(Settings(data_dir=tmp_path), tmp_path / "x.wsdl", soap11_only=True)
+    assert exported.read_bytes() == COMMITTED_WSDL11.read_bytes()
+    ns = {"wsdl": "http://schemas.xmlsoap.org/wsdl/"}
+    full = etree.fromstring(gateway.get_wsdl())
+    only11 = etree.fromstring(served)
+    assert b"soap12" not in served
+    assert [b.get("name") for b in only11.findall("wsdl:binding", ns)] == [BINDINGS[0]]
+    assert [p.get("name") for p in only11.findall("wsdl:service/wsdl:port", ns)] == [BINDINGS[0]]
+    for part in ("wsdl:types", "wsdl:message", "wsdl:portType", "wsdl:binding"):
+        first = full.find(part, ns)
+        assert first is not None
+        second = only11.find(part, ns)
+        assert second is not None
+        c14n: dict[str, Any] = {"method": "c14n", "exclusive": True}
+        assert etree.tostring(first, **c14n) == etree.tostring(second, **c14n), part
 
 
 def test_wsdl_export_is_deterministic_and_uses_the_public_url(tmp_path: Path) -> None:
@@ -455,6 +484,21 @@ def test_invalid_edxml_is_a_client_fault_and_nothing_is_stored(
     assert gateway.exchange.store.pending(RECEIVER, "document", 10, 0) == []
 
 
+def test_a_referenced_attachment_that_is_absent_is_refused(gateway: Gateway, binding: str) -> None:
+    """A package whose manifest names a file the package does not carry lost its content on the
+    way (a toolkit that dropped the attachment): refused, nothing stored."""
+    pkg = build_document(gateway.exchange.blobs, b"%PDF-1.4 test")
+    without_file = package_bytes(replace(pkg, attachments=()), gateway.exchange.blobs)
+    detail = expect_fault(
+        binding,
+        lambda: gateway.zeep(SENDER, binding).SendDocument(without_file),
+        "M.edXMLManifest.Reference.ContentId",
+        "Client",
+    )
+    assert "Attachment" in detail["message"]
+    assert gateway.exchange.store.pending(RECEIVER, "document", 10, 0) == []
+
+
 def test_not_an_edxml_package_and_bad_base64(gateway: Gateway, binding: str) -> None:
     sender = gateway.zeep(SENDER, binding)
     detail = expect_fault(binding, lambda: sender.SendDocument(b"hello"), "M.Xml", "Client")
@@ -467,6 +511,43 @@ def test_not_an_edxml_package_and_bad_base64(gateway: Gateway, binding: str) -> 
     status, _, reply = gateway.post(body)
     assert status == 500
     assert raw_fault(reply)["code"] == "M.Soap.ValidationError"
+
+
+@pytest.mark.parametrize("version", [SOAP11, SOAP12], ids=["soap11", "soap12"])
+def test_every_fault_path_declares_the_prefix_of_its_code(
+    store_settings: Settings, tmp_path: Path, version: str
+) -> None:
+    """Authentication (before spyne), validation (inside spyne, the bad-package path that once
+    wrote ``soap:Client`` under a ``soap11env`` envelope) and limits: each fault's standard code
+    and SOAP 1.2 Subcode resolve with the prefixes in scope where they stand."""
+    limits = {"max_request_bytes": 64 << 10, "stream_threshold_bytes": 32 << 10}
+    server = Gateway(replace(store_settings, **limits), tmp_path)
+    media = "text/xml; charset=utf-8" if version == SOAP11 else "application/soap+xml"
+    side = "Client" if version == SOAP11 else "Sender"
+    status_of_client_fault = 500 if version == SOAP11 else 400
+
+    def call(header: str, package: str) -> tuple[int, dict[str, str | None]]:
+        body = (
+            f'<s:Envelope xmlns:s="{version}"><s:Header>{header}</s:Header><s:Body>'
+            f'<SendDocument xmlns="{TNS}"><package>{package}</package></SendDocument>'
+            "</s:Body></s:Envelope>"
+        ).encode()
+        status, _, reply = server.post(body, media)
+        return status, raw_fault(reply)
+
+    try:
+        bad = base64.b64encode(server.document(subject="")).decode()
+        cases = {
+            "M.Security.Authentication": call(security(server, SENDER, secret="eA=="), bad),
+            "N.MessageHeader.Subject": call(security(server, SENDER), bad),
+            "M.Xml": call(security(server, SENDER), base64.b64encode(b"hello").decode()),
+            "R.Request.Size": call("", "A" * (80 << 10)),
+        }
+        for code, (status, fault) in cases.items():
+            assert status == status_of_client_fault, code
+            assert fault == {"code": code, "standard": f"{{{version}}}{side}"}
+    finally:
+        server.close()
 
 
 def test_cross_agency_access_is_denied(gateway: Gateway, binding: str) -> None:
@@ -516,13 +597,30 @@ def test_unexpected_failures_are_generic_server_faults(
     assert any(r.exc_info and "secret@db" in str(r.exc_info[1]) for r in logged)
 
 
+def _resolved(element: etree._Element | None) -> str:
+    """A QName in ``element``'s text as ``{namespace}local``, failing if its prefix is not in
+    scope there (Mono/.NET throw on such a code, Axis loses its namespace)."""
+    assert element is not None and element.text
+    prefix, _, local = element.text.strip().rpartition(":")
+    namespace = element.nsmap.get(prefix or None)
+    assert namespace is not None, f"prefix {prefix!r} of {element.text!r} is not declared"
+    return f"{{{namespace}}}{local}"
+
+
 def raw_fault(reply: bytes) -> dict[str, str | None]:
-    """Code and standard fault code of a raw SOAP fault response (1.1 or 1.2)."""
+    """Code and standard fault code (resolved, ``{namespace}local``) of a raw SOAP fault response
+    (1.1 or 1.2); the SOAP 1.2 Subcode must name the gateway code in the service namespace."""
     root = etree.fromstring(reply)
     entry = root.find(f".//{{{TNS}}}GatewayFault")
     assert entry is not None, reply
-    code = root.findtext(".//faultcode") or root.findtext(f".//{{{SOAP12}}}Code/{{{SOAP12}}}Value")
-    return {"code": entry.findtext(f"{{{TNS}}}code"), "standard": code}
+    gateway_code = entry.findtext(f"{{{TNS}}}code")
+    code = root.find(".//faultcode")
+    if code is None:
+        code = root.find(f".//{{{SOAP12}}}Code/{{{SOAP12}}}Value")
+        sub = root.find(f".//{{{SOAP12}}}Subcode/{{{SOAP12}}}Value")
+        if sub is not None:
+            assert _resolved(sub) == f"{{{TNS}}}{gateway_code}"
+    return {"code": gateway_code, "standard": _resolved(code)}
 
 
 def envelope(operation: str, version: str = SOAP11, header: str = "") -> bytes:
@@ -535,21 +633,24 @@ def envelope(operation: str, version: str = SOAP11, header: str = "") -> bytes:
 def test_malformed_requests_get_client_faults_in_their_soap_version(gateway: Gateway) -> None:
     status, headers, reply = gateway.post(b"<s:Envelope xmlns:s='" + SOAP11.encode() + b"'>")
     assert status == 500 and headers["Content-Type"].startswith("text/xml")
-    assert raw_fault(reply) == {"code": "M.Soap.Xml", "standard": "soap:Client"}
+    assert raw_fault(reply) == {"code": "M.Soap.Xml", "standard": f"{{{SOAP11}}}Client"}
 
     status, headers, reply = gateway.post(
         b"<s:Envelope xmlns:s='" + SOAP12.encode() + b"'><s:Body>",
         "application/soap+xml; charset=utf-8",
     )
     assert status == 400 and headers["Content-Type"].startswith("application/soap+xml")
-    assert raw_fault(reply) == {"code": "M.Soap.Xml", "standard": "soap:Sender"}
+    assert raw_fault(reply) == {"code": "M.Soap.Xml", "standard": f"{{{SOAP12}}}Sender"}
 
     doctype = b'<!DOCTYPE x [<!ENTITY a "aaaa">]>' + envelope("Ping")
     assert raw_fault(gateway.post(doctype)[2])["code"] == "M.Soap.Doctype"
     mismatch = gateway.post(envelope("Ping", SOAP12))
     assert raw_fault(mismatch[2])["code"] == "M.Soap.VersionMismatch"
     unknown = gateway.post(envelope("NoSuchOperation", header=security(gateway, SENDER)))
-    assert raw_fault(unknown[2]) == {"code": "M.Soap.ResourceNotFound", "standard": "soap:Client"}
+    assert raw_fault(unknown[2]) == {
+        "code": "M.Soap.ResourceNotFound",
+        "standard": f"{{{SOAP11}}}Client",
+    }
     # Read before authentication, so an anonymous caller cannot make the head large.
     padded = envelope("Ping", header=f"<pad>{'x' * (9 << 17)}</pad>")
     assert raw_fault(gateway.post(padded)[2])["code"] == "R.Soap.Header"
@@ -583,7 +684,8 @@ def test_oversized_body_is_refused_before_it_is_read(
         connection.putheader("Content-Length", str(1 << 30))
         connection.endheaders()
         response = connection.getresponse()
-        assert response.status == 413
+        # a plain SOAP 1.1 fault (500), which every toolkit parses; not a 413
+        assert response.status == 500
         assert raw_fault(response.read())["code"] == "R.Request.Size"
         connection.close()
         # Just under the limit is served (and goes past the stream threshold to spyne).
@@ -596,7 +698,7 @@ def test_oversized_body_is_refused_before_it_is_read(
 def test_chunked_bodies_are_counted_as_they_are_read(tmp_path: Path) -> None:
     """wsgiref cannot de-chunk, so this calls read_body as gunicorn would drive it."""
     settings = Settings(data_dir=tmp_path, max_request_bytes=1000, stream_threshold_bytes=100)
-    chunked = {"HTTP_TRANSFER_ENCODING": "chunked"}
+    chunked = {"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input_terminated": True}
     with io.BytesIO() as into:
         assert read_body({**chunked, "wsgi.input": io.BytesIO(b"x" * 1000)}, settings, into) == 1000
     with pytest.raises(Exception, match="larger than this gateway accepts"), io.BytesIO() as into:
@@ -760,7 +862,7 @@ def test_suds_client_round_trip(gateway: Gateway) -> None:
     with pytest.raises(suds.WebFault) as caught:
         receiver.service.GetPackage("no-such-package")
     fault = caught.value.fault
-    assert fault.faultcode == "soap:Client"
+    assert fault.faultcode.rpartition(":")[2] == "Client"  # its prefix is the envelope's
     assert fault.detail.GatewayFault.code == "N.Package"
 
 

@@ -62,7 +62,7 @@ def _document(exchange: Exchange, content: bytes = b"%PDF-1.4 trust") -> bytes:
 
 def _packages(exchange: Exchange) -> int:
     with exchange.store._tx() as q:  # type: ignore[attr-defined]
-        return int(q.one("SELECT COUNT(*) FROM packages")[0])
+        return int(q.one("SELECT COUNT(*) AS n FROM packages")["n"])
 
 
 def test_signed_receipt_attests_what_was_received(exchange: Exchange) -> None:

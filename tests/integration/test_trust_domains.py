@@ -34,7 +34,7 @@ from gateway.health import check as health_check
 from gateway.reverify import reverify, select
 from gateway.security.receipts import verify_receipt
 from gateway.security.signatures import SigningKey, sign_package
-from gateway.trust import SenderTrust
+from gateway.trust import SenderTrust, trust_domains
 from tests.fixtures.packages import _organization, build_document, tmp_leftovers
 from tests.integration.test_soap_large import THRESHOLD, streaming_gateway  # noqa: F401
 from tests.integration.test_soap_service import SENDER as SOAP_SENDER
@@ -281,8 +281,9 @@ def test_flat_settings_still_work_as_the_default_domain(
 
 
 def _mistake(tmp_path: Path, body: str) -> ConfigError:
+    # Settings are checked on load; certificate files when the trust domains are built.
     with pytest.raises(ConfigError) as caught:
-        _load(tmp_path, Settings(data_dir=tmp_path / "data"), body)
+        trust_domains(_load(tmp_path, Settings(data_dir=tmp_path / "data"), body))
     return caught.value
 
 

@@ -22,13 +22,13 @@ import pytest
 import zeep
 from zeep.wsse.username import UsernameToken
 
-from gateway.config import Settings
+from gateway.config import Settings, UpstreamSettings
 from gateway.edxml.enums import StatusCode
 from gateway.edxml.model import DocumentPackage, StatusPackage
 from gateway.edxml.reader import read_package
 from gateway.edxml.writer import package_bytes
 from gateway.exchange import Exchange
-from gateway.relay.connector import PermanentRelayError, UpstreamSettings
+from gateway.relay.connector import PermanentRelayError
 from gateway.relay.connectors.vxp import VxpConnector
 from gateway.server import build_app
 from gateway.store.blobs import FileBlobStore

@@ -18,12 +18,12 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.config import UpstreamSettings
 from gateway.edxml.writer import package_bytes
 from gateway.relay.connector import (
     OutboundPackage,
     PermanentRelayError,
     TransientRelayError,
-    UpstreamSettings,
 )
 from gateway.relay.connectors import connect
 from gateway.relay.connectors.vxp import VxpConnector

@@ -320,3 +320,20 @@ def test_copy_zip_entry_into_blob(store: FileBlobStore, tmp_path: Path) -> None:
     ref = writer.commit()
     assert store.read_bytes(ref) == inner
     assert ref.size == len(inner)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "dangling"),
+    [
+        ("AAAAA===AAAA", b"\x00" * 6, 1),  # fuzzing found it: once an uncaught binascii.Error
+        ("A===", b"", 1),
+        ("YQ=YWJj", b"aabc", 0),  # one padding character short, then more text
+        ("YWJjZ===YQ==", b"abca", 1),
+    ],
+)
+def test_padding_after_a_one_character_group_is_damage_not_a_crash(
+    store: FileBlobStore, text: str, expected: bytes, dangling: int
+) -> None:
+    for chunk_chars in (1, 3, 1 << 18):
+        decoded, decoder = decode(store, [text], chunk_chars)
+        assert (decoded, decoder.dangling_characters) == (expected, dangling)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from pathlib import Path
 
 import pytest
 
 from gateway.edxml.model import EMPTY_SHA256, BlobRef
 from gateway.errors import LimitExceeded, StorageError
-from gateway.store.blobs import CHUNK, FileBlobStore
+from gateway.store.blobs import CHUNK, FileBlobStore, staged
 from tests.fixtures.packages import tmp_leftovers
 
 
@@ -248,3 +249,33 @@ def test_adopt_copies_across_filesystems_and_checks_the_hash(
             blob_store.adopt(source, sha(b"what the writer hashed"))
         assert caught.value.code == "M.Blob.Changed"
     assert tmp_leftovers(blob_store) == []
+
+
+def test_a_blob_already_filed_is_not_written_again(tmp_path: Path) -> None:
+    blobs = FileBlobStore(tmp_path / "blobs", durable=True)
+    first = blobs.put_bytes(b"the same bytes")
+    path = blobs.path_for(first.sha256)
+    inode = os.stat(path).st_ino
+    again = blobs.put_bytes(b"the same bytes")
+    assert again == first
+    assert os.stat(path).st_ino == inode  # the first file stays; the copy was dropped
+    assert blobs.read_bytes(again) == b"the same bytes"
+    assert not [p for p in blobs.tmp_dir.iterdir() if p.is_file()]
+
+
+def test_staged_blobs_are_filed_only_when_published(tmp_path: Path) -> None:
+    store = FileBlobStore(tmp_path / "blobs", durable=False)
+    kept = store.put_bytes(b"already here")
+    with staged(store) as stage:
+        ref = stage.put_bytes(b"new content")
+        again = stage.put_bytes(b"new content")  # same content staged once
+        assert again == ref and stage.pending == 1
+        assert stage.read_bytes(ref) == b"new content"  # readable through the stage
+        assert stage.read_bytes(kept) == b"already here"
+        assert not store.contains(ref)
+        stage.publish()
+        assert store.read_bytes(ref) == b"new content" and stage.pending == 0
+    with staged(store) as stage:
+        dropped = stage.put_bytes(b"refused")
+    assert not store.contains(dropped)
+    assert list(store.tmp_dir.iterdir()) == []

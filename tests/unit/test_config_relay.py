@@ -116,7 +116,7 @@ def test_config_check_and_relay_run_explain(
 
     path = tmp_path / "gateway.toml"
     path.write_text(f'data_dir = "{tmp_path / "data"}"\n' + GOOD, "utf-8")
-    assert main(["config", "check", "--config", str(path)]) == 0
+    assert main(["config", "check", "--offline", "--config", str(path)]) == 0
     out = capsys.readouterr().out
     assert "upstream.national = vxp http://127.0.0.1:9/XrdAdapter/adapter" in out
     assert "route.1 = level1='G22' -> ministry" in out and "from-file" not in out

@@ -102,3 +102,52 @@ def test_envelope_part_is_bounded(tmp_path: Path) -> None:
             max_root=10,
             text_parts=lambda root: "auto",
         )
+
+
+class Endless(io.RawIOBase):
+    """A body that never ends: ``first``, then ``part`` for ever. Reading it to the end (or
+    spooling every part before counting) would never return."""
+
+    def __init__(self, first: bytes, part: bytes) -> None:
+        self.next, self.part = first, part
+
+    def read(self, size: int = -1) -> bytes:
+        chunk, self.next = self.next, self.part
+        return chunk
+
+
+def test_part_count_is_refused_while_streaming(tmp_path: Path) -> None:
+    blobs = FileBlobStore(tmp_path, durable=False)
+    start = b"--x\r\nContent-Type: text/xml\r\nContent-ID: <root>\r\n\r\n" + ROOT
+    part = b"\r\n--x\r\nContent-Type: application/pdf\r\nContent-ID: <p>\r\n\r\n" + bytes(1000)
+    with pytest.raises(LimitExceeded) as refused:
+        read_multipart(
+            Endless(start + part, part),  # type: ignore[arg-type]
+            parse_content_type("multipart/related; boundary=x"),
+            blobs.writer,
+            max_root=1 << 20,
+            text_parts=lambda root: "binary",
+            max_parts=30,
+        )
+    assert refused.value.code == "R.Mime.Parts" and "30 parts" in refused.value.message
+    assert list(blobs.tmp_dir.iterdir()) == []
+
+
+def test_part_size_is_refused_while_streaming(tmp_path: Path) -> None:
+    blobs = FileBlobStore(tmp_path, durable=False)
+    data = (
+        b"--x\r\nContent-Type: text/xml\r\n\r\n" + ROOT
+        + b"\r\n--x\r\nContent-ID: <big>\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(bytes(300_000))
+        + b"\r\n--x--\r\n"
+    )
+    with pytest.raises(LimitExceeded) as refused:
+        read_multipart(
+            io.BytesIO(data),
+            parse_content_type("multipart/related; boundary=x"),
+            lambda: blobs.writer(100_000),
+            max_root=1 << 20,
+            text_parts=lambda root: "binary",
+        )
+    assert refused.value.code == "R.Attachment.Size"
+    assert list(blobs.tmp_dir.iterdir()) == []

@@ -19,6 +19,7 @@ from lxml import etree
 
 from gateway.config import Settings
 from gateway.edxml.model import Attachment, DocumentPackage, ManifestReference, StatusPackage
+from gateway.edxml.names import safe_file_name
 from gateway.store.blobs import FileBlobStore
 from legacy_adapters.edoc_soap.mime import Part
 from legacy_adapters.edoc_soap.translate import (
@@ -78,6 +79,11 @@ def _carried(pkg: DocumentPackage) -> DocumentPackage:
     )
     refs = {r.content_id: r for r in pkg.references}
     kept = tuple(a for a in attachments if not pkg.references or a.content_id in refs)
+    # The dialect hands the name out as a file name: made safe, numbered when nothing is left.
+    kept = tuple(
+        replace(a, name=safe_file_name(a.name, f"attachment-{n}"))
+        for n, a in enumerate(kept, start=1)
+    )
     return replace(pkg, signature=None, manifest_version="1.0", attachments=kept, references=())
 
 
@@ -93,6 +99,7 @@ def _comparable(pkg: DocumentPackage) -> tuple[object, ...]:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("profile", PROFILES, ids=["edoc", "two-digit-ddMM"])
 @SETTINGS
 @given(data=st.data())

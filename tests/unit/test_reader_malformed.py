@@ -594,3 +594,53 @@ def test_mutated_packages_fail_cleanly_and_alike(
 @pytest.fixture(scope="module")
 def blob_store_for_fuzz(tmp_path_factory: pytest.TempPathFactory) -> FileBlobStore:
     return FileBlobStore(tmp_path_factory.mktemp("fuzz") / "blobs", durable=False)
+
+
+@pytest.mark.parametrize("options", BOTH)
+def test_zip_bomb_is_refused_by_its_ratio_by_default(
+    blob_store: FileBlobStore, options: ReadOptions, zero_bomb: bytes
+) -> None:
+    """20 MB of zeros in a zip of a few KB labelled as a PDF: the default ratio refuses it."""
+    data = document(attachments=[Att(content=zero_bomb, content_type="application/pdf")])
+    exc = expect_failure(data, blob_store, options, LimitExceeded)
+    assert exc.code == "R.Attachment.Ratio" and "200 times" in exc.message
+    assert exc.path.startswith("/edXML/AttachmentEncoded/Attachment")
+    # Refused from the entry's declared size: nothing of the 20 MB was inflated.
+    assert all(p.stat().st_size < 1 << 20 for p in stored_blobs(blob_store))
+
+
+@pytest.mark.parametrize("options", BOTH)
+def test_decompressed_size_limit_and_a_lying_header(
+    blob_store: FileBlobStore, options: ReadOptions, zero_bomb: bytes
+) -> None:
+    limited = replace(options, max_decompressed_bytes=2_000_000, max_compression_ratio=None)
+    data = document(attachments=[Att(content=zero_bomb, content_type="application/pdf")])
+    exc = expect_failure(data, blob_store, limited, LimitExceeded)
+    assert exc.code == "R.Attachment.Decompressed" and "2000000" in exc.message
+    # A header that declares a small size stops zipfile there (then its CRC fails): damaged.
+    lying = _declared_size_of_entry(zero_bomb, 1000)
+    data = document(attachments=[Att(content=lying, content_type="application/pdf")])
+    pkg = read_package(data, blob_store, limited)
+    assert "M.Attachment.Zip" in [f.code for f in pkg.findings]
+    assert all(p.stat().st_size <= 2_000_000 for p in stored_blobs(blob_store))
+
+
+def test_small_files_are_not_judged_by_their_ratio(blob_store: FileBlobStore) -> None:
+    inner = b"%PDF-1.4\n" + bytes(900_000)  # compresses ~1000:1, but under a MiB
+    data = document(attachments=[Att(content=zip_of({"x.pdf": inner}))])
+    pkg = read_package(data, blob_store)
+    assert isinstance(pkg, DocumentPackage) and pkg.attachments[0].file.size == len(inner)
+
+
+def _declared_size_of_entry(archive: bytes, size: int) -> bytes:
+    """The zip with its entry's uncompressed size rewritten in both headers (a lying bomb)."""
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(archive)) as parsed:
+        info = parsed.infolist()[0]
+    out = bytearray(archive)
+    struct.pack_into("<I", out, info.header_offset + 22, size)
+    central = bytes(out).rfind(b"PK\x01\x02")
+    struct.pack_into("<I", out, central + 24, size)
+    return bytes(out)

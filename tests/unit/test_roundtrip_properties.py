@@ -320,6 +320,7 @@ def _check(
     assert package_bytes(again, store) == data
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("options", PATHS)
 @SETTINGS
 @given(data=st.data())
@@ -337,6 +338,7 @@ def test_status_round_trip(store: FileBlobStore, options: ReadOptions, pkg: Stat
     _check(pkg, store, options)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(data=st.data())
 def test_both_paths_read_the_writer_output_alike(store: FileBlobStore, data: st.DataObject) -> None:

@@ -856,6 +856,7 @@ def test_samples_can_be_signed_by_the_gateway(samples_dir: Path, key: SigningKey
 # --- size ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_twenty_megabyte_package_signs_and_verifies(
     make_document: Callable[..., DocumentPackage], blob_store: FileBlobStore, key: SigningKey
 ) -> None:

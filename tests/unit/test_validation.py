@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -67,6 +66,7 @@ from gateway.edxml.validate import (
 from gateway.edxml.writer import package_bytes
 from gateway.errors import Finding, InvalidPackage, Severity
 from gateway.store.blobs import FileBlobStore
+from tests.fixtures.samples import SAMPLES_DIR, require_samples, sample_names
 
 E, W = Severity.ERROR, Severity.WARNING
 TODAY = dt.date(2025, 12, 31)
@@ -76,10 +76,6 @@ BUSINESS = f"{TRACE}/Bussiness"
 MANIFEST = "/edXML/edXMLEnvelope/edXMLBody/edXMLManifest"
 XMLDSIG = "http://www.w3.org/2000/09/xmldsig#"
 QCVN = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
-
-SAMPLES_DIR = Path(
-    os.environ.get("EDOC_SAMPLES_DIR", Path(__file__).resolve().parents[3] / "shared" / "samples")
-)
 
 
 def codes(findings: list[Finding]) -> set[tuple[str, Severity]]:
@@ -139,18 +135,11 @@ EXPECTED_RULES: dict[str, set[tuple[str, Severity]]] = {
 
 
 def _sample_files() -> list[str]:
-    if not SAMPLES_DIR.is_dir():
-        return []
-    return sorted(str(p.relative_to(SAMPLES_DIR)) for p in SAMPLES_DIR.glob("*/*.edxml"))
+    return sample_names()
 
 
 def _require_samples() -> None:
-    if SAMPLES_DIR.is_dir():
-        return
-    reason = f"shared edXML samples not found at {SAMPLES_DIR} (set EDOC_SAMPLES_DIR)"
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; on CI the sample tests must run, not skip")
-    pytest.skip(reason)
+    require_samples()
 
 
 @pytest.fixture

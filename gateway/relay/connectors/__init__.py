@@ -9,14 +9,12 @@ from __future__ import annotations
 import importlib
 from typing import cast
 
-from gateway.relay.connector import Connector, UpstreamSettings
-
-PROTOCOLS = ("vxp", "peer")
+from gateway.config import UpstreamProtocol, UpstreamSettings
+from gateway.relay.connector import Connector
 
 
 def connect(upstream: UpstreamSettings) -> Connector:
     """The connector for an upstream's protocol."""
-    if upstream.protocol not in PROTOCOLS:
-        raise ValueError(f"unknown upstream protocol {upstream.protocol!r}")
-    module = importlib.import_module(f"gateway.relay.connectors.{upstream.protocol}")
+    protocol = UpstreamProtocol(upstream.protocol)  # a ValueError names an unknown protocol
+    module = importlib.import_module(f"gateway.relay.connectors.{protocol.value}")
     return cast(Connector, module.connector(upstream))

@@ -39,19 +39,17 @@ from lxml import etree
 from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
+from gateway.config import UpstreamSettings
 from gateway.edxml.attachments import Base64StreamDecoder, encode_base64_chunks
-from gateway.errors import Finding, Severity
+from gateway.errors import Finding, PermanentRelayError, Severity, TransientRelayError
 from gateway.relay.connector import (
     InboundItem,
     Kind,
     OutboundPackage,
-    PermanentRelayError,
     RemoteAgency,
     SendResult,
-    TransientRelayError,
-    UpstreamSettings,
 )
-from gateway.security.xml import pull_parser
+from gateway.safexml import pull_parser
 
 TNS = "urn:edoc-gateway:soap:v1"
 BINDING = f"{{{TNS}}}EdocGatewaySoap11"

@@ -26,15 +26,14 @@ from typing import IO, Any, BinaryIO
 
 import httpx
 
+from gateway.config import UpstreamSettings
+from gateway.errors import PermanentRelayError, TransientRelayError
 from gateway.relay.connector import (
     InboundItem,
     Kind,
     OutboundPackage,
-    PermanentRelayError,
     RemoteAgency,
     SendResult,
-    TransientRelayError,
-    UpstreamSettings,
 )
 from gateway.vxp import headers as vxp_headers
 from gateway.vxp.wire import (

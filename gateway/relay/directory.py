@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from gateway.edxml.agency import is_valid_agency_code
 from gateway.relay.connector import Connector, RemoteAgency
-from gateway.store.relay_sql import DirectoryEntry
-from gateway.store.sql import SqlStore
+from gateway.store.base import RoutingStore
+from gateway.store.records import DirectoryEntry
 
 __all__ = ["DirectoryEntry", "SyncResult", "add_entry", "entries_from_remote", "sync_directory"]
 
@@ -59,7 +59,9 @@ def entries_from_remote(
     return list(merged.values()), skipped
 
 
-def sync_directory(store: SqlStore, connector: Connector, upstream: str, now: int) -> SyncResult:
+def sync_directory(
+    store: RoutingStore, connector: Connector, upstream: str, now: int
+) -> SyncResult:
     """Import an upstream's agency list (one transaction; audited as ``directory.synced``)."""
     listed = list(connector.agencies())
     entries, skipped = entries_from_remote(listed, upstream)
@@ -67,7 +69,9 @@ def sync_directory(store: SqlStore, connector: Connector, upstream: str, now: in
     return SyncResult(upstream, len(listed), added, updated, tuple(skipped))
 
 
-def add_entry(store: SqlStore, entry: DirectoryEntry, now: int, actor: str = "operator") -> None:
+def add_entry(
+    store: RoutingStore, entry: DirectoryEntry, now: int, actor: str = "operator"
+) -> None:
     """An operator's entry (a peer gateway, an agency missing from the upstream's list)."""
     from gateway.errors import BadRequest
 

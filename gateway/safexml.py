@@ -33,3 +33,10 @@ def tree_parser(*, huge_tree: bool = False) -> etree.XMLParser:
         remove_comments=True,
         remove_pis=True,
     )
+
+
+def has_doctype(element: etree._Element) -> bool:
+    """Whether the document of ``element`` declared a DTD: the parsers above never load it nor
+    expand its entities, so a reader that accepted one would silently drop ``&name;`` text;
+    every face refuses it instead."""
+    return bool(getattr(element.getroottree().docinfo, "doctype", ""))  # lxml-stubs lack it

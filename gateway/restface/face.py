@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 from typing import BinaryIO
 
+from gateway.catalogue import Language, render
 from gateway.config import Settings
 from gateway.edxml.agency import AgencyCodeForm, parse_agency_code
 from gateway.errors import (
@@ -36,16 +37,17 @@ from gateway.errors import (
     GatewayError,
     InvalidAgencyCode,
     InvalidPackage,
+    MasterKeyError,
     NotFound,
     PermissionDenied,
     StorageError,
+    VxpRefusal,
 )
 from gateway.exchange import Exchange
-from gateway.security.credentials import MasterKeyError
-from gateway.store.delegation_sql import SentRow
+from gateway.restface.server import Freshness, Upload, VxpApp
+from gateway.store.records import SentRow
 from gateway.vxp import wire
 from gateway.vxp.peek import peek_header
-from gateway.vxp.server import Upload, VxpApp, VxpRefusal
 from gateway.vxp.wire import AgencyRecord, MessageType, ReceivedItem, SentItem
 
 PREFIX = "/vxp"
@@ -55,13 +57,27 @@ _RECIPIENT_CODE = "R.MessageHeader.To.OrganId"
 
 def make_vxp_app(exchange: Exchange, settings: Settings) -> VxpApp:
     """The WSGI app to mount at :data:`PREFIX` (uploads spool into the blob store's scratch
-    directory, so an accepted package is linked into the store, not copied)."""
-    del settings  # the exchange carries the settings; kept for the mount's uniform signature
-    return VxpApp(ExchangeBackend(exchange), spool_dir=exchange.blobs.tmp_dir)
+    directory, so an accepted package is linked into the store, not copied); bodies over
+    ``max_request_bytes`` are refused before they are read; ``vxp_freshness_seconds`` and
+    ``vxp_reject_replays`` bound the life of a signed request."""
+    freshness = None
+    if settings.vxp_freshness_seconds:
+        window = settings.vxp_freshness_seconds
+
+        def remember(system_id: str, signature: str) -> bool:
+            return exchange.remember_signature(system_id, signature, window)
+
+        freshness = Freshness(window, remember if settings.vxp_reject_replays else None)
+    return VxpApp(
+        ExchangeBackend(exchange),
+        spool_dir=exchange.spool_dir,
+        max_request_bytes=settings.max_request_bytes,
+        freshness=freshness,
+    )
 
 
-def _refusal(exc: GatewayError) -> VxpRefusal:
-    """A gateway error as the axis would answer it."""
+def _refusal(exc: GatewayError, language: Language = Language.BOTH) -> VxpRefusal:
+    """A gateway error as the axis would answer it, its sentence in ``language``."""
     if isinstance(exc, InvalidPackage):
         code = (
             wire.UNKNOWN_RECEIVER
@@ -83,21 +99,22 @@ def _refusal(exc: GatewayError) -> VxpRefusal:
     else:  # unreadable or oversized input
         code = wire.INVALID_FILE
     where = f" at {exc.path}" if exc.path else ""
-    return VxpRefusal(code, f"{exc.code}{where}: {exc.message}")
+    return VxpRefusal(code, f"{exc.code}{where}: {render(exc.code, exc.message, language)}")
 
 
 class ExchangeBackend:
-    """A :class:`gateway.vxp.server.VxpBackend` over the gateway's exchange."""
+    """A :class:`gateway.restface.server.VxpBackend` over the gateway's exchange."""
 
     def __init__(self, exchange: Exchange) -> None:
         self.exchange = exchange
 
+    def _refused(self, exc: GatewayError, caller: str) -> VxpRefusal:
+        """``exc`` as the axis answers it, in the language of the caller's clerks."""
+        return _refusal(exc, self.exchange.settings.message_languages.for_agency(caller))
+
     # -- identity -------------------------------------------------------------------------
     def secret(self, system_id: str) -> str | None:
-        record = self.exchange.store.get_agency(system_id.strip())
-        if record is None or not record.enabled:
-            return None
-        return self.exchange.credentials.current_secret(record.code)
+        return self.exchange.agency_secret(system_id.strip())
 
     # -- packages -------------------------------------------------------------------------
     def send_edoc(self, caller: str, upload: Upload) -> str:
@@ -130,19 +147,23 @@ class ExchangeBackend:
         except GatewayError as exc:
             if exc.code == "M.Package.Kind":
                 other = "status" if upload.message_type == "edoc" else "edoc"
+                message = (
+                    f"messagetype {upload.message_type} does not match the package: send it "
+                    f"with messagetype {other}"
+                )
+                language = self.exchange.settings.message_languages.for_agency(caller)
                 raise VxpRefusal(
                     wire.INVALID_FILE,
-                    f"M.Package.Kind: messagetype {upload.message_type} does not match the "
-                    f"package: send it with messagetype {other}",
+                    f"{exc.code}: {render(exc.code, message, language)}",
                 ) from None
-            raise _refusal(exc) from None
+            raise self._refused(exc, caller) from None
         return receipt.package_id
 
     def received_list(self, caller: str, message_type: MessageType) -> list[ReceivedItem]:
         try:
             pending = self.exchange.delegated_pending(caller, _KIND[message_type])
         except GatewayError as exc:
-            raise _refusal(exc) from None
+            raise self._refused(exc, caller) from None
         grouped: dict[str, list[tuple[str, str, str]]] = {}
         packages = {}
         for delivery, package in pending:
@@ -172,7 +193,7 @@ class ExchangeBackend:
         try:
             content = self.exchange.get_package(caller, doc_id)
         except GatewayError as exc:
-            raise _refusal(exc) from None
+            raise self._refused(exc, caller) from None
         return content.open(), content.size
 
     def update_status(self, caller: str, doc_id: str, status: str, description: str) -> None:
@@ -202,19 +223,18 @@ class ExchangeBackend:
                         mailbox=delivery.recipient,
                     )
         except GatewayError as exc:
-            raise _refusal(exc) from None
+            raise self._refused(exc, caller) from None
 
     def sent_list(self, caller: str, message_type: MessageType, doc_id: str) -> list[SentItem]:
         try:
             rows = self.exchange.sent_report(caller, _KIND[message_type], doc_id)
         except GatewayError as exc:
-            raise _refusal(exc) from None
+            raise self._refused(exc, caller) from None
         return [_sent_item(row, message_type) for row in rows]
 
     # -- the registry ---------------------------------------------------------------------
     def agencies(self) -> list[AgencyRecord]:
         """Local agencies (enabled), then the upstreams' agencies from the directory."""
-        store = self.exchange.store
         records = [
             AgencyRecord(
                 code=a.code,
@@ -223,8 +243,7 @@ class ExchangeBackend:
                 mail=a.email,
                 code_qd20=a.code if _is_qd20(a.code) else "",
             )
-            for a in store.list_agencies()
-            if a.enabled
+            for a in self.exchange.local_agencies()
         ]
         records.extend(
             AgencyRecord(
@@ -234,7 +253,7 @@ class ExchangeBackend:
                 mail=e.email,
                 code_qd20=e.code_qd20 or (e.code if _is_qd20(e.code) else ""),
             )
-            for e in store.list_directory()
+            for e in self.exchange.upstream_agencies()
         )
         return records
 
@@ -244,13 +263,13 @@ class ExchangeBackend:
                 caller, agency.code, agency.name, agency.mail, parent=agency.pcode
             )
         except GatewayError as exc:
-            raise _refusal(exc) from None
+            raise self._refused(exc, caller) from None
 
     def delete_agency(self, caller: str, code: str) -> None:
         try:
             self.exchange.disable_child(caller, code)
         except GatewayError as exc:
-            raise _refusal(exc) from None
+            raise self._refused(exc, caller) from None
 
 
 def _is_qd20(code: str) -> bool:
@@ -258,6 +277,18 @@ def _is_qd20(code: str) -> bool:
         return parse_agency_code(code).form is AgencyCodeForm.QD20
     except InvalidAgencyCode:
         return False
+
+
+def _relay_failure(row: SentRow) -> str:
+    """Why a send to an upstream failed: the gateway's transport report, with the upstream's
+    code (a dead letter is no status from the receiver, so receiveStatus stays empty)."""
+    if row.state == "cancelled":
+        return f"Da huy (cancelled by an operator at {row.route}): {row.reason}"
+    code = f"{row.error_code}: " if row.error_code else ""
+    return (
+        f"Khong chuyen duoc qua {row.route} (the gateway could not deliver it through "
+        f"{row.route}): {code}{row.reason or row.state}"
+    )
 
 
 def _sent_item(row: SentRow, message_type: str) -> SentItem:
@@ -276,7 +307,7 @@ def _sent_item(row: SentRow, message_type: str) -> SentItem:
         send = {
             "queued": ("processing", f"Dang chuyen len {row.route} (queued for {row.route})"),
             "sent": ("done", f"Da chuyen len {row.route} (sent to {row.route})"),
-        }.get(row.state, ("fail", row.reason or f"{row.state} at {row.route}"))
+        }.get(row.state, ("fail", _relay_failure(row)))
         receive, receive_desc, received = "", "", ""
         receiver_doc_id = row.remote_id
     return SentItem(
@@ -294,4 +325,3 @@ def _sent_item(row: SentRow, message_type: str) -> SentItem:
         title=str(summary.get("subject", "")),
         notation=str(summary.get("code", "")),
     )
-

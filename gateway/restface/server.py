@@ -4,12 +4,13 @@ The app owns everything the protocol fixes (operation names from the path, the `
 HMAC check per systemId, multipart ``file_doc`` spooled to disk while hashed and checked against
 ``hash-file``, JSON in and out, base64 ``getEdoc`` streamed). A :class:`VxpBackend` owns storage and
 rules, and refuses with :class:`VxpRefusal` (code + text, answered as a FAIL envelope). The national
-axis simulator is one backend; a VXP-compatible face of the gateway's own exchange can be another.
+axis simulator is one backend; the gateway's REST face (:mod:`gateway.restface.face`) is another.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -22,9 +23,18 @@ from typing import Any, BinaryIO, Protocol
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from gateway.errors import FaultSide, HttpRefusal, MalformedBody, VxpRefusal
 from gateway.vxp import headers as vxp_headers
 from gateway.vxp import wire
-from gateway.vxp.wire import AgencyRecord, Envelope, MessageType, ReceivedItem, SentItem
+from gateway.vxp.wire import (
+    AgencyRecord,
+    Envelope,
+    MessageType,
+    ReceivedItem,
+    SentItem,
+)
+from gateway.web import RequestBody, open_body, refusal_headers, status_line
+from gateway.web.admission import charge_agency, pending_refusal
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +43,7 @@ Environ = dict[str, Any]
 _JSON_LIMIT = 1024 * 1024
 _CHUNK = 1024 * 1024
 _B64_CHUNK = 3 * 256 * 1024
-
-
-class VxpRefusal(Exception):
-    """A backend's "no": answered as ``{status: FAIL, ErrorCode: code, ErrorDesc: desc}``."""
-
-    def __init__(self, code: str, desc: str) -> None:
-        super().__init__(f"{code}: {desc}")
-        self.code = code
-        self.desc = desc
+_UNLIMITED = 1 << 62
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,19 +89,39 @@ class VxpBackend(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Freshness:
+    """How recent a request's ``XroadVnpt-timestamp`` must be, and (with ``remember``) the
+    refusal of a signature already seen: ``remember(system_id, signature)`` is False for one
+    seen within ``2 * window_seconds``."""
+
+    window_seconds: int
+    remember: Callable[[str, str], bool] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class _Call:
     operation: str
     caller: str
     params: vxp_headers.SignedParams
     environ: Environ
+    body: RequestBody
 
 
 class VxpApp:
     """The WSGI app: ``POST {base}/{operation}`` for the operations of :data:`wire.OPERATIONS`."""
 
-    def __init__(self, backend: VxpBackend, spool_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        backend: VxpBackend,
+        spool_dir: Path | None = None,
+        max_request_bytes: int | None = None,
+        freshness: Freshness | None = None,
+    ) -> None:
         self.backend = backend
+        self.freshness = freshness
         self.spool_dir = spool_dir
+        self.max_request_bytes = max_request_bytes
+        """Larger bodies are refused before they are read; None: no limit (the simulator)."""
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         operation = environ.get("PATH_INFO", "").rstrip("/").rsplit("/", 1)[-1]
@@ -109,20 +131,28 @@ class VxpApp:
                 Envelope.fail(wire.BAD_PARAMETER, f"unknown operation {operation!r}"),
                 "404 Not Found",
             )
-        environ["wsgi.input"] = _Input(environ)
+        try:  # refused before a byte of the body is read
+            busy = pending_refusal(environ)
+            if busy is not None:
+                raise busy
+            body = open_body(environ, self.max_request_bytes or _UNLIMITED)
+        except HttpRefusal as refusal:
+            return _refused(start_response, refusal)
         try:
-            call = self._authenticate(operation, environ)
+            call = self._authenticate(operation, environ, body)
             if operation == "getEdoc":
                 answer = self._get_edoc(call, start_response)
             else:
                 answer = _answer(start_response, Envelope.ok(getattr(self, "_" + operation)(call)))
             # Read what the operation did not (getEdoc's "{}"): closing a socket with unread
             # bytes makes the kernel send RST, which destroys the answer in flight.
-            environ["wsgi.input"].drain()
+            body.drain()
             return answer
         except VxpRefusal as refusal:
-            environ["wsgi.input"].drain()  # a client still uploading must read the refusal
+            body.drain()  # a client still uploading must read the refusal
             return _answer(start_response, Envelope.fail(refusal.code, refusal.desc))
+        except HttpRefusal as refusal:
+            return _refused(start_response, refusal)
         except Exception:
             log.exception("VXP %s failed", operation)
             return _answer(
@@ -133,7 +163,7 @@ class VxpApp:
 
     # -- authentication -------------------------------------------------------------------
 
-    def _authenticate(self, operation: str, environ: Environ) -> _Call:
+    def _authenticate(self, operation: str, environ: Environ, body: RequestBody) -> _Call:
         received = _headers(environ)
         system_id = vxp_headers.claimed_system_id(received)
         secret = self.backend.secret(system_id) if system_id else None
@@ -143,7 +173,10 @@ class VxpApp:
             params = vxp_headers.verify(received, secret)
         except vxp_headers.SignatureError as exc:
             raise VxpRefusal(wire.AUTH_FAILED, f"Sai chu ky (bad signature): {exc}") from None
-        return _Call(operation, params.system_id, params, environ)
+        if self.freshness is not None:
+            _check_fresh(self.freshness, params, received)
+        charge_agency(environ, params.system_id)
+        return _Call(operation, params.system_id, params, environ, body)
 
     # -- operations ---------------------------------------------------------------------
 
@@ -155,7 +188,7 @@ class VxpApp:
             raise VxpRefusal(wire.BAD_PARAMETER, str(exc)) from None
         from_code = _required(call.params, "from")
         declared = _required(call.params, "hash-file").lower()
-        path, size, digest = self._spool_file_doc(call.environ)
+        path, size, digest = self._spool_file_doc(call.environ, call.body)
         try:
             if digest != declared:
                 raise VxpRefusal(
@@ -224,7 +257,7 @@ class VxpApp:
         ]
 
     def _registerAgency(self, call: _Call) -> None:
-        body = _json_body(call.environ)
+        body = _json_body(call.body)
         if not isinstance(body, dict):
             raise VxpRefusal(wire.BAD_PARAMETER, "registerAgency expects a JSON object")
 
@@ -252,7 +285,7 @@ class VxpApp:
 
     # -- bodies ----------------------------------------------------------------------------
 
-    def _spool_file_doc(self, environ: Environ) -> tuple[Path, int, str]:
+    def _spool_file_doc(self, environ: Environ, body: RequestBody) -> tuple[Path, int, str]:
         """Stream the multipart part ``file_doc`` to a temporary file; its path, size, SHA-256."""
         media, options = parse_options_header(environ.get("CONTENT_TYPE", ""))
         boundary = options.get(b"boundary")
@@ -302,18 +335,40 @@ class VxpApp:
         )
         try:
             with out:
-                for chunk in _body_chunks(environ):
+                for chunk in body.chunks(_CHUNK):
                     parser.write(chunk)
                 parser.finalize()
         except Exception as exc:
             path.unlink(missing_ok=True)
-            if isinstance(exc, OSError):
+            if isinstance(exc, OSError | HttpRefusal):
                 raise
             raise VxpRefusal(wire.INVALID_FILE, f"multipart body unreadable: {exc}") from None
         if state["found"] != 1:
             path.unlink(missing_ok=True)
             raise VxpRefusal(wire.INVALID_FILE, "sendEdoc needs exactly one part named file_doc")
         return path, int(state["size"]), digest.hexdigest()
+
+
+def _check_fresh(
+    freshness: Freshness, params: vxp_headers.SignedParams, received: dict[str, str]
+) -> None:
+    """Refuse a timestamp outside the window, and a signature seen before within it."""
+    # The SDK writes its local time without a zone, as this server's clock reads it.
+    moment = vxp_headers.parse_timestamp(params.get("timestamp"))
+    if abs(dt.datetime.now() - moment) > dt.timedelta(seconds=freshness.window_seconds):
+        raise VxpRefusal(
+            wire.AUTH_FAILED,
+            f"XroadVnpt-timestamp {params.get('timestamp')} qua han (is more than "
+            f"{freshness.window_seconds} s from now, vxp_freshness_seconds)",
+        )
+    if freshness.remember is not None:
+        signature = received.get(vxp_headers.HASH_HEADER.lower(), "").strip().lower()
+        if not freshness.remember(params.system_id, signature):
+            raise VxpRefusal(
+                wire.AUTH_FAILED,
+                "Yeu cau lap lai (a replay: this signature was already used, "
+                "vxp_reject_replays)",
+            )
 
 
 def _headers(environ: Environ) -> dict[str, str]:
@@ -331,44 +386,8 @@ def _headers(environ: Environ) -> dict[str, str]:
     return out
 
 
-class _Input:
-    """The request body, bounded by Content-Length, remembering how much is left unread."""
-
-    def __init__(self, environ: Environ) -> None:
-        self._stream = environ["wsgi.input"]
-        try:
-            self.remaining = max(0, int(environ.get("CONTENT_LENGTH") or 0))
-        except ValueError:
-            self.remaining = 0
-
-    def read(self, size: int) -> bytes:
-        if self.remaining <= 0:
-            return b""
-        chunk: bytes = self._stream.read(min(size, self.remaining))
-        if not chunk:
-            self.remaining = 0
-            raise VxpRefusal(wire.INVALID_FILE, "the request body ended early")
-        self.remaining -= len(chunk)
-        return chunk
-
-    def drain(self) -> None:
-        try:
-            while self.read(_CHUNK):
-                pass
-        except (VxpRefusal, OSError):
-            pass
-
-
-def _body_chunks(environ: Environ) -> Iterator[bytes]:
-    body: _Input = environ["wsgi.input"]
-    while chunk := body.read(_CHUNK):
-        yield chunk
-
-
-def _json_body(environ: Environ) -> Any:
-    if environ["wsgi.input"].remaining > _JSON_LIMIT:
-        raise VxpRefusal(wire.BAD_PARAMETER, "JSON body too large")
-    raw = b"".join(_body_chunks(environ))
+def _json_body(body: RequestBody) -> Any:
+    raw = body.read_all(_JSON_LIMIT, MalformedBody("JSON body too large"))
     try:
         return json.loads(raw or b"{}")
     except ValueError:
@@ -391,11 +410,30 @@ def _message_type(params: vxp_headers.SignedParams) -> MessageType:
 
 
 def _answer(
-    start_response: StartResponse, envelope: Envelope, status: str = "200 OK"
+    start_response: StartResponse,
+    envelope: Envelope,
+    status: str = "200 OK",
+    headers: Iterable[tuple[str, str]] = (),
 ) -> list[bytes]:
     body = envelope.to_bytes()
     start_response(
         status,
-        [("Content-Type", "application/json; charset=utf-8"), ("Content-Length", str(len(body)))],
+        [
+            ("Content-Type", "application/json; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            *headers,
+        ],
     )
     return [body]
+
+
+def _refused(start_response: StartResponse, refusal: HttpRefusal) -> list[bytes]:
+    """An HTTP-level refusal as a FAIL envelope with the refusal's own HTTP status (413, 400,
+    503 with ``Retry-After``), the gateway's code first in ``ErrorDesc``."""
+    code = wire.SYSTEM_ERROR if refusal.side is FaultSide.SERVER else wire.INVALID_FILE
+    return _answer(
+        start_response,
+        Envelope.fail(code, f"{refusal.code}: {refusal.message}"),
+        status_line(refusal.status),
+        refusal_headers(refusal),
+    )

@@ -1,0 +1,103 @@
+"""Overload refused, not queued (issue 16 item 2).
+
+Starts ``edoc-gateway serve --demo`` (gunicorn, 2 workers with waitress, ``--in-flight``
+requests in flight per node), then measures authenticated GetAgencies calls (a fresh
+WS-Security digest each, one connection per call):
+
+1. unloaded: one client, ``--calls`` calls in a row: accepted p50/p99;
+2. saturated: ``--clients`` concurrent clients calling without pause for ``--seconds``: how many
+   calls were accepted and refused (``Server.Busy``), the accepted p99 against the unloaded one
+   (target within 2x), and how fast a refusal comes back (target <= 50 ms).
+
+The clients share the 2 cores with the server, so latencies include the load generator's own
+scheduling: a floor, not a ceiling. ``--runs`` repeats it; medians are kept.
+
+Run:  python benchmarks/bench_overload.py [--runs 3] [--clients 64] [--seconds 30]
+      python benchmarks/bench_overload.py --quick   # seconds; checks the script works
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _frontdoor import call, gateway, percentile
+
+
+def one_run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    with gateway(workdir / "data", workers=2, max_in_flight=args.in_flight) as gw:
+        code, secret = gw.agency
+        unloaded = []
+        for _ in range(args.calls):
+            outcome, seconds = call(gw.port, code, secret, 10.0)
+            assert outcome == "ok", outcome
+            unloaded.append(seconds)
+        stop = time.monotonic() + args.seconds
+        outcomes: list[tuple[str, float]] = []
+        lock = threading.Lock()
+
+        def client() -> None:
+            while time.monotonic() < stop:
+                result = call(gw.port, code, secret, 10.0)
+                with lock:
+                    outcomes.append(result)
+
+        clients = [threading.Thread(target=client) for _ in range(args.clients)]
+        for thread in clients:
+            thread.start()
+        for thread in clients:
+            thread.join()
+    accepted = [s for o, s in outcomes if o == "ok"]
+    busy = [s for o, s in outcomes if o == "busy"]
+
+    def ms(values: list[float], share: float) -> float | None:
+        return round(1000 * percentile(values, share), 1) if values else None
+
+    return {
+        "unloaded_p50_ms": ms(unloaded, 0.5),
+        "unloaded_p99_ms": ms(unloaded, 0.99),
+        "accepted": len(accepted),
+        "busy": len(busy),
+        "other": len(outcomes) - len(accepted) - len(busy),
+        "accepted_p50_ms": ms(accepted, 0.5),
+        "accepted_p99_ms": ms(accepted, 0.99),
+        "busy_p50_ms": ms(busy, 0.5),
+        "busy_p99_ms": ms(busy, 0.99),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--in-flight", type=int, default=4)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.runs, args.clients, args.seconds, args.calls = 1, 8, 3.0, 10
+    runs = []
+    for _ in range(args.runs):
+        with tempfile.TemporaryDirectory(prefix="bench-overload-") as tmp:
+            runs.append(one_run(args, Path(tmp)))
+        print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
+    keys = [k for k in runs[0] if all(r[k] is not None for r in runs)]
+    report = {
+        "median": {key: statistics.median(r[key] for r in runs) for key in keys},
+        "runs": runs,
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,386 @@
+"""Blobs in PostgreSQL, so that with ``database_dsn`` set the database is the only shared state.
+
+A blob is one ``blobs`` row (its address and size) and ``blob_chunks`` rows of at most
+:data:`CHUNK` bytes each (``bytea`` stored uncompressed: attachments are mostly compressed
+already, and compressing them again costs CPU for nothing). Both directions stream: a writer
+hashes the bytes as they come, keeping up to one chunk in memory and spilling the rest to this
+node's scratch directory; ``commit`` sends the chunks one at a time in a single transaction, so
+a blob is visible wholly or not at all, and a reader fetches one chunk per query.
+
+Migration 0008 creates the tables. Each thread has its own connection (autocommit; every write
+is an explicit transaction), opened on first use and reopened after a fork.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, BinaryIO
+
+from gateway.edxml.model import BlobRef
+from gateway.errors import LimitExceeded, StorageError
+from gateway.store.blobs import _SHA256, CHUNK, BlobWriting, Referenced, clean_scratch
+from gateway.store.crash import crash_point
+
+__all__ = ["CHUNK", "PostgresBlobStore", "PostgresBlobWriter"]
+
+
+def _digest_of(ref: BlobRef | str) -> str:
+    digest = ref.sha256 if isinstance(ref, BlobRef) else ref
+    if not _SHA256.match(digest):
+        raise StorageError("M.Blob.Address", f"{digest!r} is not a SHA-256 hex digest")
+    return digest
+
+
+class PostgresBlobWriter:
+    """Hashes what is written, keeps one chunk in memory and spills the rest to scratch;
+    ``commit`` files it in PostgreSQL (nothing reaches the database before)."""
+
+    def __init__(self, store: PostgresBlobStore, max_size: int | None = None) -> None:
+        self._store = store
+        self._max_size = max_size
+        self._buffer = bytearray()
+        self._spill: BinaryIO | None = None
+        self._hash = hashlib.sha256()
+        self._size = 0
+        self._done = False
+
+    def write(self, data: bytes) -> int:
+        if self._done:
+            raise StorageError("M.Blob.Closed", "write to a blob that is already committed")
+        self._size += len(data)
+        if self._max_size is not None and self._size > self._max_size:
+            self.abort()
+            raise LimitExceeded(
+                "R.Attachment.Size",
+                f"attachment is larger than the configured maximum of {self._max_size} bytes",
+            )
+        self._hash.update(data)
+        if self._spill is None and len(self._buffer) + len(data) <= CHUNK:
+            self._buffer += data
+            return len(data)
+        spill = self._spill
+        if spill is None:
+            # No fsync: the database commit is what makes the blob durable.
+            tmp = self._store.tmp_dir
+            spill = tempfile.TemporaryFile(dir=tmp, prefix="blob-")  # noqa: SIM115 (see _discard)
+            self._spill = spill
+            spill.write(self._buffer)
+            self._buffer = bytearray()
+        spill.write(data)
+        return len(data)
+
+    def digest(self) -> BlobRef:
+        return BlobRef(self._hash.hexdigest(), self._size)
+
+    def commit(self) -> BlobRef:
+        if self._done:
+            raise StorageError("M.Blob.Closed", "blob already committed or aborted")
+        self._done = True
+        ref = self.digest()
+        try:
+            if self._spill is None:
+                self._store._file(ref, iter((bytes(self._buffer),)) if self._size else iter(()))
+            else:
+                self._spill.flush()
+                self._spill.seek(0)
+                self._store._file(ref, _chunks_of(self._spill))
+        finally:
+            self._discard()
+        return ref
+
+    def abort(self) -> None:
+        if not self._done:
+            self._done = True
+        self._discard()
+
+    def _discard(self) -> None:
+        self._buffer = bytearray()
+        if self._spill is not None:
+            with contextlib.suppress(OSError):
+                self._spill.close()
+            self._spill = None
+
+    def __enter__(self) -> PostgresBlobWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
+def _chunks_of(stream: BinaryIO) -> Iterator[bytes]:
+    while chunk := stream.read(CHUNK):
+        yield chunk
+
+
+class _ChunkReader(io.RawIOBase):
+    """A blob read back one chunk per query (never more than a chunk in memory); seekable, as
+    an HTTP client measuring an upload's length expects of a file."""
+
+    def __init__(self, store: PostgresBlobStore, digest: str, size: int, chunk_size: int) -> None:
+        super().__init__()
+        self._store = store
+        self._digest = digest
+        self._size = size
+        self._chunk_size = chunk_size
+        self._position = 0
+        self._loaded = -1
+        self._current = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._position = base + offset
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        if self._position >= self._size:
+            return 0
+        seq, start = divmod(self._position, self._chunk_size)
+        if seq != self._loaded:
+            self._current = self._store._chunk(self._digest, seq)
+            self._loaded = seq
+        n = min(len(buffer), len(self._current) - start)
+        if n <= 0:
+            raise StorageError("M.Blob.Chunk", f"blob {self._digest}: chunk {seq} is short")
+        buffer[:n] = self._current[start : start + n]
+        self._position += n
+        return n
+
+
+class PostgresBlobStore:
+    """:class:`gateway.store.blobs.BlobStore` in PostgreSQL's ``blobs``/``blob_chunks`` tables."""
+
+    def __init__(self, dsn: str, scratch_dir: str | os.PathLike[str]) -> None:
+        self.dsn = dsn
+        self.tmp_dir = Path(scratch_dir)
+        try:
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(
+                "M.Blob.Root", f"cannot use scratch directory {self.tmp_dir}: {exc}"
+            ) from exc
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[Any] = []
+        self._pid = os.getpid()
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def _connection(self) -> Any:
+        if os.getpid() != self._pid:  # forked (gunicorn): the parent's sockets are not ours
+            self._local = threading.local()
+            self._connections = []
+            self._pid = os.getpid()
+        connection = getattr(self._local, "connection", None)
+        if connection is None or connection.closed:
+            try:
+                import psycopg
+            except ImportError as exc:
+                raise StorageError(
+                    "M.Store.Driver",
+                    "PostgreSQL needs psycopg: pip install 'edoc-gateway[postgres]'",
+                ) from exc
+            try:
+                connection = psycopg.connect(self.dsn, autocommit=True)
+            except psycopg.Error as exc:
+                raise StorageError(
+                    "M.Store.Connect", f"cannot connect to PostgreSQL: {exc}"
+                ) from exc
+            self._local.connection = connection
+            with self._lock:
+                self._connections.append(connection)
+        return connection
+
+    def close(self) -> None:
+        with self._lock:
+            for connection in self._connections:
+                with contextlib.suppress(Exception):
+                    connection.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    def _file(self, ref: BlobRef, chunks: Iterator[bytes]) -> None:
+        """Insert a blob and its chunks in one transaction; an address already stored (or being
+        stored by another node, whose commit this waits for) is left as it is."""
+        connection = self._connection()
+        try:
+            with connection.transaction(), connection.cursor() as cursor:
+                # Already stored: same address, same bytes; only made young again, so the
+                # collector's grace protects it while the row naming it has yet to commit.
+                cursor.execute(
+                    "INSERT INTO blobs (sha256, size, chunk_size, created_at)"
+                    " VALUES (%s, %s, %s, %s) ON CONFLICT (sha256) DO UPDATE"
+                    " SET created_at = EXCLUDED.created_at RETURNING (xmax = 0)",
+                    (ref.sha256, ref.size, CHUNK, int(time.time() * 1_000_000)),
+                )
+                row = cursor.fetchone()
+                if row is None or not row[0]:
+                    return
+                written = 0
+                for seq, data in enumerate(chunks):
+                    cursor.execute(
+                        "INSERT INTO blob_chunks (sha256, seq, data) VALUES (%s, %s, %b)",
+                        (ref.sha256, seq, data),
+                    )
+                    written += len(data)
+                if written != ref.size:
+                    raise StorageError(
+                        "M.Blob.Changed", f"blob {ref.sha256} changed while it was being kept"
+                    )
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise StorageError("M.Blob.Write", f"could not store blob: {exc}") from exc
+
+    def _chunk(self, digest: str, seq: int) -> bytes:
+        with self._connection().cursor(binary=True) as cursor:  # bytea as is, not hex text
+            cursor.execute(
+                "SELECT data FROM blob_chunks WHERE sha256 = %s AND seq = %s", (digest, seq)
+            )
+            row = cursor.fetchone()
+        if row is None:
+            raise StorageError("N.Blob", f"blob {digest} is not in the store (chunk {seq})")
+        return bytes(row[0])
+
+    def _row(self, digest: str) -> tuple[int, int] | None:
+        """(size, chunk size) of a stored blob."""
+        with self._connection().cursor() as cursor:
+            cursor.execute("SELECT size, chunk_size FROM blobs WHERE sha256 = %s", (digest,))
+            row = cursor.fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    # -- the BlobStore interface -------------------------------------------------------------
+    @property
+    def location(self) -> str:
+        return "PostgreSQL (blobs table)"
+
+    def writer(self, max_size: int | None = None) -> BlobWriting:
+        return PostgresBlobWriter(self, max_size)
+
+    def put_bytes(self, data: bytes) -> BlobRef:
+        ref = BlobRef(hashlib.sha256(data).hexdigest(), len(data))
+        view = memoryview(data)
+        self._file(ref, (bytes(view[i : i + CHUNK]) for i in range(0, len(data), CHUNK)))
+        return ref
+
+    def put_stream(self, stream: BinaryIO, max_size: int | None = None) -> BlobRef:
+        with self.writer(max_size) as w:
+            while chunk := stream.read(CHUNK):
+                w.write(chunk)
+            return w.commit()
+
+    def adopt(self, path: str | os.PathLike[str], digest: str) -> BlobRef:
+        """Copy a scratch file in, a chunk at a time; its hash must equal ``digest``."""
+        try:
+            with open(path, "rb") as stream:
+                ref = self.put_stream(stream)
+        except OSError as exc:
+            raise StorageError("M.Blob.Write", f"could not store blob: {exc}") from exc
+        if ref.sha256 != digest:
+            raise StorageError(
+                "M.Blob.Changed", f"{path} changed while it was being kept (hash {digest})"
+            )
+        return ref
+
+    def open(self, ref: BlobRef | str) -> BinaryIO:
+        digest = _digest_of(ref)
+        row = self._row(digest)
+        if row is None:
+            raise StorageError("N.Blob", f"blob {digest} is not in the store")
+        return io.BufferedReader(_ChunkReader(self, digest, *row), CHUNK)
+
+    def read_bytes(self, ref: BlobRef | str) -> bytes:
+        with self.open(ref) as f:
+            return f.read()
+
+    def contains(self, ref: BlobRef | str) -> bool:
+        return self._row(_digest_of(ref)) is not None
+
+    def iter_chunks(self, ref: BlobRef | str, size: int = CHUNK) -> Iterator[bytes]:
+        with self.open(ref) as f:
+            while chunk := f.read(size):
+                yield chunk
+
+    @contextlib.contextmanager
+    def local_copy(self, ref: BlobRef | str) -> Iterator[Path]:
+        with tempfile.NamedTemporaryFile(dir=self.tmp_dir, prefix="blob-") as copy:
+            for chunk in self.iter_chunks(ref):
+                copy.write(chunk)
+            copy.flush()
+            yield Path(copy.name)
+
+    def delete(self, ref: BlobRef | str) -> None:
+        digest = _digest_of(ref)
+        connection = self._connection()
+        with connection.transaction(), connection.cursor() as cursor:
+            cursor.execute("DELETE FROM blob_chunks WHERE sha256 = %s", (digest,))
+            cursor.execute("DELETE FROM blobs WHERE sha256 = %s", (digest,))
+
+    def digests(self, after: str = "") -> Iterator[str]:
+        """Every blob's address, in order, a page at a time (migrate-blobs, the collector)."""
+        while True:
+            with self._connection().cursor() as cursor:
+                cursor.execute(
+                    "SELECT sha256 FROM blobs WHERE sha256 > %s ORDER BY sha256 LIMIT 1000",
+                    (after,),
+                )
+                page = [str(r[0]) for r in cursor.fetchall()]
+            if not page:
+                return
+            yield from page
+            after = page[-1]
+
+    def collect(
+        self, digests: Sequence[str], referenced: Referenced, cutoff: float, dry_run: bool = False
+    ) -> list[str]:
+        """Remove unreferenced blobs older than ``cutoff`` in one statement: the question (no
+        ``package_blobs`` row) and the deletion are one transaction in the database that holds
+        the references, so nothing committed meanwhile can be missed; the grace covers rows
+        still in flight (a blob stored again is made young again, see :meth:`_file`)."""
+        if not digests:
+            return []
+        verb = "SELECT b.sha256 FROM blobs b" if dry_run else "DELETE FROM blobs b"
+        connection = self._connection()
+        with connection.transaction(), connection.cursor() as cursor:
+            cursor.execute(
+                f"{verb} WHERE b.sha256 = ANY(%s) AND b.created_at <= %s AND NOT EXISTS"
+                " (SELECT 1 FROM package_blobs pb WHERE pb.blob_sha256 = b.sha256)"
+                + ("" if dry_run else " RETURNING b.sha256"),
+                (list(digests), int(cutoff * 1_000_000)),
+            )
+            removed = [str(r[0]) for r in cursor.fetchall()]
+            for _ in removed:  # a crash before the commit undoes the whole deletion
+                crash_point("collect.staged")
+        return removed
+
+    def restore_staged(self) -> int:
+        """Nothing to put back: a collection is one transaction here."""
+        return 0
+
+    def clean_temporary(self, older_than_seconds: float = 3600.0) -> int:
+        """Delete scratch files a crashed process left behind; returns how many."""
+        return clean_scratch(self.tmp_dir, older_than_seconds)

@@ -1,0 +1,3 @@
+-- edoc-gateway schema 13 (PostgreSQL): nothing to change. The SQLite schema gains a trigger
+-- removing a forgotten package from its FTS5 subject index; here the subject search is a
+-- column of package_index (GIN-indexed) and goes with its row.

@@ -1,0 +1,3 @@
+-- edoc-gateway schema 8 (SQLite): nothing to do. The PostgreSQL blob backend (blob_backend =
+-- "postgres") needs PostgreSQL; with SQLite, blobs stay files under <data_dir>/blobs. The
+-- number is kept so both engines' schema versions stay aligned.

@@ -1,0 +1,3 @@
+-- edoc-gateway schema 12 (sqlite): when the poller last listed each upstream successfully (the
+-- gateway_poller_lag_seconds metric); 0 until a successful listing is recorded.
+ALTER TABLE upstream_health ADD COLUMN last_poll_at INTEGER NOT NULL DEFAULT 0;

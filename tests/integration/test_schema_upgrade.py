@@ -1,0 +1,246 @@
+"""Schema 6 → 7 (transport traces): a database written by the previous schema upgrades in place,
+on SQLite and PostgreSQL, and what it held reads as before (statuses stay statuses)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import replace
+
+from gateway.config import Settings
+from gateway.store import open_store
+from gateway.store.base import NewOutbound, NewPackage, NewTrace
+from gateway.store.sql import PostgresDialect, SqliteDialect, SqlStore
+
+
+class _SchemaSix(SqlStore):
+    """The store as it was before schema 7: the same code path, the older migrations only."""
+
+    def _migrations(self) -> list[tuple[int, str, str]]:
+        return [m for m in super()._migrations() if m[0] <= 6]
+
+
+def _old_store(settings: Settings) -> SqlStore:
+    dialect: SqliteDialect | PostgresDialect
+    if settings.uses_postgres:
+        dialect = PostgresDialect(settings.database_dsn)
+    else:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        dialect = SqliteDialect(settings.sqlite_path)
+    store = _SchemaSix(dialect)
+    assert store.migrate() == 6
+    return store
+
+
+def _package(
+    package_id: str, kind: str, *, trace: NewTrace | None = None, **more: object
+) -> NewPackage:
+    return NewPackage(
+        package_id=package_id,
+        kind=kind,
+        sender="000.00.01.H53",
+        document_id="000.00.01.H53,2024/03/05,7/UBND-VP",
+        dedupe_key=f"key-{package_id}",
+        content_sha256="c" * 64,
+        blob_sha256="b" * 64,
+        size=10,
+        received_at=1_000_000,
+        summary_json="{}",
+        warnings_json="[]",
+        recipients=("000.00.32.H53",),
+        trace=trace,
+        **more,  # type: ignore[arg-type]
+    )
+
+
+def test_schema_6_upgrades_to_7_keeping_traces_and_outbox(store_settings: Settings) -> None:
+    old = _old_store(store_settings)
+    try:
+        old.accept(
+            _package(
+                "doc-1",
+                "document",
+                outbound=(NewOutbound("national", ("000.00.99.H99",), "doc-key", "b" * 64, 10),),
+            )
+        )
+        old.accept(
+            _package(
+                "status-1",
+                "status",
+                trace=NewTrace(
+                    "000.00.01.H53,2024/03/05,7/UBND-VP",
+                    "000.00.32.H53",
+                    "000.00.01.H53",
+                    "01",
+                    "Đã đến",
+                    "2024/03/05 08:09:10",
+                ),
+            )
+        )
+    finally:
+        old.close()
+
+    store = open_store(store_settings)  # what `db upgrade` and `serve` do
+    try:
+        assert store.schema_version() == store.latest_schema_version() >= 7
+        [status] = store.traces("000.00.01.H53", "000.00.01.H53,2024/03/05,7/UBND-VP", 0)
+        assert (status.kind, status.status_code, status.outcome, status.error_code) == (
+            "status",
+            "01",
+            "",
+            "",
+        )
+        [item] = store.outbox_items()
+        assert item.state == "queued" and item.last_error_code == ""
+        # The upgraded outbox works: a dead letter becomes the sender's transport trace.
+        [claimed] = store.claim_outbox("national", "node", 2_000_000, 3_000_000, 10)
+        dead = store.finish_outbox(
+            claimed.id,
+            "node",
+            2_500_000,
+            "dead",
+            error="refused by national: ErrorCode 18",
+            error_code="M.Vxp.18",
+            reporter="edoc-gateway",
+        )
+        assert dead is not None and dead.last_error_code == "M.Vxp.18"
+        traces = store.traces("000.00.01.H53", "000.00.01.H53,2024/03/05,7/UBND-VP", 0)
+        assert [(t.kind, t.outcome, t.error_code, t.from_agency) for t in traces] == [
+            ("status", "", "", "000.00.32.H53"),
+            ("transport", "failed", "M.Vxp.18", "edoc-gateway"),
+        ]
+        assert traces[1].recipients == ("000.00.99.H99",) and traces[1].upstream == "national"
+    finally:
+        store.close()
+
+
+CONSOLE_SCHEMA = 11
+"""The migration that adds the console's operators and the tracker's search index."""
+
+
+class _BeforeConsole(SqlStore):
+    """The store as the previous release left it: every migration before the console's."""
+
+    def _migrations(self) -> list[tuple[int, str, str]]:
+        return [m for m in super()._migrations() if m[0] < CONSOLE_SCHEMA]
+
+
+def test_the_console_schema_backfills_the_search_index(store_settings: Settings) -> None:
+    from gateway.store.console_sql import SearchQuery
+
+    dialect: SqliteDialect | PostgresDialect
+    if store_settings.uses_postgres:
+        dialect = PostgresDialect(store_settings.database_dsn)
+    else:
+        store_settings.data_dir.mkdir(parents=True, exist_ok=True)
+        dialect = SqliteDialect(store_settings.sqlite_path)
+    old = _BeforeConsole(dialect)
+    assert old.migrate() < CONSOLE_SCHEMA
+    summary = (
+        '{"code": "7/UBND-VP", "subject": "Về việc tổ chức hội nghị tổng kết",'
+        ' "to": [{"organ_id": "000.00.32.H53"}, {"organ_id": "000.00.99.H99"}]}'
+    )
+    try:
+        document = _package(
+            "doc-1",
+            "document",
+            outbound=(NewOutbound("national", ("000.00.99.H99",), "doc-key", "b" * 64, 10),),
+        )
+        old.accept(replace(document, summary_json=summary))
+        status = _package(
+            "status-1",
+            "status",
+            trace=NewTrace("x", "000.00.32.H53", "000.00.01.H53", "01", "Đã đến", ""),
+        )
+        old.accept(replace(status, summary_json='{"kind": "status", "description": "Đã đến"}'))
+    finally:
+        old.close()
+
+    store = open_store(store_settings)
+    try:
+        assert store.schema_version() >= CONSOLE_SCHEMA
+        tables = store.console_tables()
+        [found] = tables.search(SearchQuery(code="7/ubnd"))
+        assert (found.package_id, found.state, found.subject) == (
+            "doc-1",
+            "queued",
+            "Về việc tổ chức hội nghị tổng kết",
+        )
+        assert [r.package_id for r in tables.search(SearchQuery(words="hoi nghi"))] == ["doc-1"]
+        assert tables.recipients_of("doc-1") == ["000.00.32.H53", "000.00.99.H99"]
+        assert {r.package_id for r in tables.search(SearchQuery(recipient="000.00.32.H53"))} == {
+            "doc-1",
+            "status-1",
+        }
+        assert tables.indexed("status-1").subject == "Đã đến"  # type: ignore[union-attr]
+        # Intake after the upgrade keeps the index current (the triggers).
+        [claimed] = store.claim_outbox("national", "node", 2_000_000, 3_000_000, 10)
+        store.finish_outbox(claimed.id, "node", 2_500_000, "sent", remote_id="r")  # type: ignore[arg-type]
+        assert tables.indexed("doc-1").state == "pending"  # type: ignore[union-attr]
+        store.finish_delivery("doc-1", "000.00.32.H53", "confirmed", "", 2_600_000)
+        assert tables.indexed("doc-1").state == "done"  # type: ignore[union-attr]
+    finally:
+        store.close()
+
+
+class _SchemaSeven(SqlStore):
+    """The previous release's store (schema 7): before the PG blob tables and retention."""
+
+    def _migrations(self) -> list[tuple[int, str, str]]:
+        return [m for m in super()._migrations() if m[0] <= 7]
+
+
+def test_the_previous_release_upgrades_with_packages_outbox_and_audit_intact(
+    store_settings: Settings,
+) -> None:
+    from gateway.audit.chain import verify
+    from gateway.store.blobs import FileBlobStore
+    from gateway.store.retention import DAY, run_retention
+
+    if store_settings.uses_postgres:
+        dialect: SqliteDialect | PostgresDialect = PostgresDialect(store_settings.database_dsn)
+    else:
+        store_settings.data_dir.mkdir(parents=True, exist_ok=True)
+        dialect = SqliteDialect(store_settings.sqlite_path)
+    old = _SchemaSeven(dialect)
+    try:
+        assert old.migrate() == 7
+        old.accept(
+            _package(
+                "doc-1",
+                "document",
+                outbound=(NewOutbound("national", ("000.00.99.H99",), "doc-key", "b" * 64, 10),),
+            )
+        )
+        old.accept(_package("doc-2", "document"))
+        old.record_event(2_000_000, "package.read", "000.00.32.H53", "doc-2", {"via": "soap"})
+        before = {
+            "packages": [old.get_package(i) for i in ("doc-1", "doc-2")],
+            "outbox": old.outbox_items(),
+            "audit": old.audit_records(0, 1000),
+            "deliveries": old.deliveries_of("doc-2"),
+        }
+    finally:
+        old.close()
+
+    store = open_store(store_settings)
+    try:
+        assert store.schema_version() == store.latest_schema_version() >= 9
+        assert [store.get_package(i) for i in ("doc-1", "doc-2")] == before["packages"]
+        assert store.outbox_items() == before["outbox"]
+        assert store.deliveries_of("doc-2") == before["deliveries"]
+        audit = store.audit_records(0, 1000)
+        assert audit == before["audit"] and verify(audit).ok
+        # the upgraded store takes part in retention: nothing is purged while a delivery is
+        # pending or a send is queued, and the audit chain goes on from the old records
+        settings = dataclasses.replace(store_settings, retention_document_days=1)
+        blobs = FileBlobStore(store_settings.data_dir / "blobs", durable=False)
+        report = run_retention(store, blobs, settings, 10 * DAY)
+        assert report.purged["document"] == 0
+        store.finish_delivery("doc-2", "000.00.32.H53", "confirmed", "", 3_000_000)
+        report = run_retention(store, blobs, settings, 10 * DAY, collect=False)
+        assert report.purged["document"] == 1
+        after = store.audit_records(0, 1000)
+        assert after[: len(audit)] == audit and verify(after).ok
+        assert after[-1].event == "retention.purged" and after[-1].subject == "doc-2"
+    finally:
+        store.close()
