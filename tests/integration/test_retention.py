@@ -189,12 +189,16 @@ def test_purge_keeps_identity_and_receipt_then_forgets(exchange: Exchange, clock
     for table in ("package_index", "package_recipients"):
         sql = f"SELECT package_id FROM {table} WHERE package_id = ?"
         assert _rows(ex, sql, (old.package_id,)) == []
-    assert _rows(ex, "SELECT package_id FROM package_index WHERE package_id = ?", (waiting.package_id,))
+    indexed = "SELECT package_id FROM package_index WHERE package_id = ?"
+    assert _rows(ex, indexed, (waiting.package_id,))
     if not ex.settings.uses_postgres:
         # FTS5's integrity-check with rank=1 compares the index with its content table, so a
         # subject left behind by the forget fails here ("database disk image is malformed").
         with ex.store._tx() as q:  # type: ignore[attr-defined]
-            q.run("INSERT INTO package_subjects (package_subjects, rank) VALUES ('integrity-check', 1)")
+            q.run(
+                "INSERT INTO package_subjects (package_subjects, rank) "
+                "VALUES ('integrity-check', 1)"
+            )
     assert ex.store.get_package(waiting.package_id) is not None
     assert any(r.event == "retention.forgotten" for r in _audit_ok(ex))
     clock.now = T0 + dt.timedelta(days=367)
