@@ -12,6 +12,7 @@ from pathlib import Path
 
 from lxml import etree
 
+from gateway.edxml.namespaces import local_name
 from gateway.errors import VxpRefusal
 from gateway.safexml import pull_parser
 from gateway.vxp import wire
@@ -51,7 +52,8 @@ def peek_header(path: Path) -> HeaderCodes:
                 parser.feed(chunk)
                 for event, element in parser.read_events():
                     assert isinstance(element, etree._Element)
-                    name = etree.QName(element).localname
+                    # the tag as parsed: an unbound prefix leaves "p:name", which QName refuses
+                    name = local_name(str(element.tag))
                     if event == "start":
                         if not stack and name != "edXML":
                             raise VxpRefusal(wire.INVALID_FILE, f"root is {name}, not edXML")
