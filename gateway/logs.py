@@ -93,15 +93,15 @@ def log_request(
     while the request ran, for a middleware that logs once the answer has been sent), the
     outcome and the duration; it also counts the request for ``/metrics``."""
     code = int(status) if str(status).isdigit() else 0
-    outcome = "ok" if 0 < code < 400 else ("refused" if 0 < code < 500 else "error")
-    level = logging.ERROR if code >= 500 or code == 0 else logging.INFO
     bound = _context.get() if fields is None else fields
     face, operation = str(bound.get("face", "")), str(bound.get("operation", ""))
-    error_code = str(more.get("code") or bound.get("code") or "")
-    instruments.REQUESTS.labels(face, operation, more.get("outcome", outcome), error_code).inc()
+    error_code = str(more.pop("code", "") or bound.get("code") or "")
+    outcome = str(more.pop("outcome", "") or bound.get("outcome") or _outcome(code, error_code))
+    level = logging.ERROR if outcome == "error" else logging.INFO
+    instruments.REQUESTS.labels(face, operation, outcome, error_code).inc()
     instruments.REQUEST_SECONDS.labels(face, operation).observe(duration_seconds)
-    if not more.get("code"):
-        more.pop("code", None)
+    if error_code:
+        more["code"] = error_code
     logging.getLogger(ACCESS_LOGGER).log(
         level,
         "%s %s",
@@ -110,11 +110,26 @@ def log_request(
         extra={
             **({"context": dict(fields)} if fields is not None else {}),
             "status": code,
-            "outcome": more.pop("outcome", outcome),
+            "outcome": outcome,
             "duration_ms": round(duration_seconds * 1000, 1),
             **more,
         },
     )
+
+
+SERVER_SIDE_CODES = frozenset({"Server.Internal", "M.Server"})
+"""Fault codes that mean the gateway failed (the rest are the caller's or overload)."""
+
+
+def _outcome(status: int, code: str) -> str:
+    """ok, refused (the caller's mistake, or overload) or error (the gateway failed).
+
+    SOAP 1.1 answers every fault with HTTP 500, so a fault's code decides, not its status."""
+    if code:
+        return "error" if code in SERVER_SIDE_CODES else "refused"
+    if 0 < status < 400:
+        return "ok"
+    return "refused" if 0 < status < 500 else "error"
 
 
 class ContextFilter(logging.Filter):

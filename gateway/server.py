@@ -61,15 +61,15 @@ def build_app(settings: Settings) -> WsgiApp:
     from legacy_adapters.edoc_soap.app import make_legacy_app
 
     probes = make_probes(settings)
-    mounts: list[tuple[str, WsgiApp]] = [
-        (LEGACY_PATH, make_legacy_app(exchange, settings)),
-        (VXP_PREFIX, make_vxp_app(exchange, settings)),
-        (HEALTHZ, probes),
-        (READYZ, probes),
-        (CONSOLE_PREFIX, make_console_app(exchange, settings)),
-        (METRICS_PATH, make_metrics_app(settings)),
+    mounts: list[tuple[str, str, WsgiApp]] = [
+        (LEGACY_PATH, "legacy", make_legacy_app(exchange, settings)),
+        (VXP_PREFIX, "vxp", make_vxp_app(exchange, settings)),
+        (HEALTHZ, "health", probes),
+        (READYZ, "health", probes),
+        (CONSOLE_PREFIX, "console", make_console_app(exchange, settings)),
+        (METRICS_PATH, "metrics", make_metrics_app(settings)),
     ]
-    return RequestLog(Admission(mount(mounts, default=soap), gate(settings)))
+    return RequestLog(Admission(mount(mounts, default=("soap", soap)), gate(settings)))
 
 
 def gate(settings: Settings) -> Gate:
@@ -84,17 +84,23 @@ def gate(settings: Settings) -> Gate:
     return Gate(slots, buckets, settings.busy_retry_after_seconds)
 
 
-def mount(mounts: list[tuple[str, WsgiApp]], *, default: WsgiApp) -> WsgiApp:
-    """Dispatch on the longest matching path prefix; ``SCRIPT_NAME``/``PATH_INFO`` are left as
-    they are, so each face sees the full path it documents."""
+def mount(
+    mounts: list[tuple[str, str, WsgiApp]], *, default: tuple[str, WsgiApp]
+) -> WsgiApp:
+    """Dispatch on the longest matching path prefix, binding the face's name for the request's
+    log line and metrics; ``SCRIPT_NAME``/``PATH_INFO`` are left as they are, so each face sees
+    the full path it documents."""
     ordered = sorted(mounts, key=lambda entry: len(entry[0]), reverse=True)
+    default_name, default_face = default
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = str(environ.get("PATH_INFO", "")) or "/"
-        for prefix, face in ordered:
+        for prefix, name, face in ordered:
             if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+                logs.bind(face=name)
                 return face(environ, start_response)
-        return default(environ, start_response)
+        logs.bind(face=default_name)
+        return default_face(environ, start_response)
 
     return app
 

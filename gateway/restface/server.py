@@ -23,6 +23,7 @@ from typing import Any, BinaryIO, Protocol
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from gateway import logs
 from gateway.errors import FaultSide, HttpRefusal, MalformedBody, VxpRefusal
 from gateway.vxp import headers as vxp_headers
 from gateway.vxp import wire
@@ -131,12 +132,14 @@ class VxpApp:
                 Envelope.fail(wire.BAD_PARAMETER, f"unknown operation {operation!r}"),
                 "404 Not Found",
             )
+        logs.bind(operation=operation)
         try:  # refused before a byte of the body is read
             busy = pending_refusal(environ)
             if busy is not None:
                 raise busy
             body = open_body(environ, self.max_request_bytes or _UNLIMITED)
         except HttpRefusal as refusal:
+            logs.bind(code=refusal.code)
             return _refused(start_response, refusal)
         try:
             call = self._authenticate(operation, environ, body)
@@ -149,11 +152,14 @@ class VxpApp:
             body.drain()
             return answer
         except VxpRefusal as refusal:
+            logs.bind(code=f"M.Vxp.{refusal.code}")  # the axis's own code (catalogue family)
             body.drain()  # a client still uploading must read the refusal
             return _answer(start_response, Envelope.fail(refusal.code, refusal.desc))
         except HttpRefusal as refusal:
+            logs.bind(code=refusal.code)
             return _refused(start_response, refusal)
         except Exception:
+            logs.bind(code="Server.Internal")
             log.exception("VXP %s failed", operation)
             return _answer(
                 start_response,
@@ -175,6 +181,7 @@ class VxpApp:
             raise VxpRefusal(wire.AUTH_FAILED, f"Sai chu ky (bad signature): {exc}") from None
         if self.freshness is not None:
             _check_fresh(self.freshness, params, received)
+        logs.bind(agency=params.system_id)
         charge_agency(environ, params.system_id)
         return _Call(operation, params.system_id, params, environ, body)
 

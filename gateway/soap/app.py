@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import logging
 import tempfile
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -114,24 +113,19 @@ class SoapApplication:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         rid = request_id(environ)
-        started = time.perf_counter()
         outcome: dict[str, Any] = {"status": "", "operation": "", "agency": "", "fault": ""}
 
         def respond(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             outcome["status"] = status.split(" ", 1)[0]
             return start_response(status, [*headers, ("X-Request-Id", rid)], exc_info)
 
-        with logs.request_scope(request_id=rid, face="soap"):
-            try:
-                return self._handle(environ, respond, rid, outcome)
-            finally:
-                # the one line per request (and its metrics), with what the layers below bound
-                logs.bind(operation=outcome["operation"], agency=outcome["agency"])
-                logs.log_request(
-                    outcome["status"] or 0,
-                    time.perf_counter() - started,
-                    code=outcome["fault"] or "",
-                )
+        try:
+            return self._handle(environ, respond, rid, outcome)
+        finally:
+            # for the one line per request (gateway.web.middleware.RequestLog) and its metrics
+            logs.bind(
+                operation=outcome["operation"], agency=outcome["agency"], code=outcome["fault"]
+            )
 
     def _handle(
         self,

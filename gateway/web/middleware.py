@@ -1,17 +1,17 @@
 """The middleware applied where the faces are mounted: every request gets an id (kept in the
 environ for the faces' own log lines and faults, and answered as ``X-Request-Id``) and one
-access-log line when its answer has been sent."""
+access-log line, with its face, operation, agency, package and outcome, when its answer has been
+sent (:func:`gateway.logs.log_request`, which also counts it for ``/metrics``)."""
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-log = logging.getLogger("gateway.access")
+from gateway import logs
 
 REQUEST_ID_KEY = "gateway.request_id"
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
@@ -35,7 +35,12 @@ def request_id(environ: dict[str, Any]) -> str:
 
 
 class RequestLog:
-    """Give each request an id, answer it as ``X-Request-Id``, log one line per request."""
+    """Give each request an id, answer it as ``X-Request-Id``, and write its one access line.
+
+    The request runs in a :func:`gateway.logs.request_scope` holding its id; the mount binds the
+    face, the face binds what it learns (operation, agency, the fault's code) and the exchange
+    the package id, so every face's line carries them. The line is written once the answer has
+    been sent, with what was bound while the face ran."""
 
     def __init__(self, app: WsgiApp) -> None:
         self.app = app
@@ -43,7 +48,7 @@ class RequestLog:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         rid = request_id(environ)
         started = time.perf_counter()
-        seen: dict[str, Any] = {"status": "-", "bytes": 0}
+        seen: dict[str, Any] = {"status": "", "bytes": 0, "fields": {}}
 
         def respond(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             seen["status"] = status.split(" ", 1)[0]
@@ -51,23 +56,25 @@ class RequestLog:
             return start_response(status, [*kept, ("X-Request-Id", rid)], exc_info)
 
         def finish() -> None:
-            log.info(
-                "%s %s %s status=%s bytes=%d ms=%.1f request_id=%s",
-                environ.get("REMOTE_ADDR", "-"),
-                environ.get("REQUEST_METHOD", "-"),
-                environ.get("PATH_INFO", "") or "/",
-                seen["status"],
-                seen["bytes"],
-                (time.perf_counter() - started) * 1000,
-                rid,
+            logs.log_request(
+                seen["status"] or 0,
+                time.perf_counter() - started,
+                fields=seen["fields"],
+                method=str(environ.get("REQUEST_METHOD", "-")),
+                path=str(environ.get("PATH_INFO", "") or "/"),
+                remote=str(environ.get("REMOTE_ADDR", "-")),
+                bytes=seen["bytes"],
             )
 
-        try:
-            result = self.app(environ, respond)
-        except BaseException:
-            seen["status"] = seen["status"] if seen["status"] != "-" else "500"
-            finish()
-            raise
+        with logs.request_scope(request_id=rid):
+            try:
+                result = self.app(environ, respond)
+            except BaseException:
+                seen["status"] = seen["status"] or "500"
+                seen["fields"] = logs.context()
+                finish()
+                raise
+            seen["fields"] = logs.context()
         return _Logged(result, seen, finish)
 
 

@@ -21,13 +21,14 @@ from typing import Any
 
 from lxml import etree
 
+from gateway import logs
 from gateway.config import Settings
-from gateway.errors import FaultSide, GatewayError, LimitExceeded
+from gateway.errors import Busy, FaultSide, GatewayError, LimitExceeded
 from gateway.exchange import Exchange
 from gateway.safexml import has_doctype, tree_parser
 from gateway.store.blobs import StagedBlobs
 from gateway.web import open_body
-from gateway.web.admission import pending_refusal
+from gateway.web.admission import charge_agency, pending_refusal
 from legacy_adapters.edoc_soap.envelope import (
     CONTENT_TYPES,
     SOAP11,
@@ -254,7 +255,13 @@ def _post(
                 profile,
                 exchange,
             )
-        request = Request(header, body, multipart.parts if multipart else {}, root, stage)
+        logs.bind(operation=action)
+
+        def admit(agency: str) -> None:  # once authenticated: the log line's agency, its rate
+            logs.bind(agency=agency)
+            charge_agency(environ, agency)
+
+        request = Request(header, body, multipart.parts if multipart else {}, root, stage, admit)
         organ_id = _organ_id(request)  # as the client writes it; the profile maps it to ours
         gateway_code = profiles.for_agency(organ_id).agency_codes.get(organ_id, organ_id)
         language = languages.for_agency(gateway_code)
@@ -262,16 +269,17 @@ def _post(
             answer = operation(request)
             profile = _profile_of(request, profiles)
         except Refusal as refusal:
+            logs.bind(code=refusal.item.code, outcome="refused")
             answer = Answer([response(action, report([refusal.item], language))])
         except GatewayError as exc:
             if exc.side is FaultSide.SERVER:
                 raise
+            logs.bind(code=exc.code, outcome="refused")
             answer = Answer([response(action, report([refusal_of(exc).item], language))])
-        log.info("legacy %s ok", action)
         return _send(start_response, answer, profile, exchange, version)
     except GatewayError as exc:
         client = exc.side is FaultSide.CLIENT
-        if not client:
+        if not client and not isinstance(exc, Busy):
             log.error("legacy request failed: %s", exc)
         return _send(
             start_response,

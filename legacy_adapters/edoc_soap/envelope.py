@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from gateway import logs
 from gateway.catalogue import Language, render
 from gateway.edxml.namespaces import EDOC_LEGACY, XLINK
 
@@ -89,6 +90,7 @@ def fault(
     version: str, client: bool, code: str, message: str, language: Language = Language.BOTH
 ) -> Answer:
     """A SOAP fault in the request's version; the detail holds the dialect's Report."""
+    logs.bind(code=code)  # the request's access line and metrics count the fault by its code
     detail_report = report([ErrorItem(code, message)], language)
     message = render(code, message, language)
     if version == SOAP12:

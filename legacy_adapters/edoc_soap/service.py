@@ -66,6 +66,7 @@ class Request:
         parts: dict[str, Part],
         raw: bytes = b"",
         stage: StagedBlobs | None = None,
+        admit: Callable[[str], None] = lambda agency: None,
     ) -> None:
         self.header = header
         self.body = body
@@ -73,6 +74,9 @@ class Request:
         self.raw = raw
         self.stage = stage
         """Where the request's parts wait; published only if what they belong to is accepted."""
+        self.admit = admit
+        """Called with the authenticated agency before the operation works (the per-agency
+        rate of the front door; a refusal is raised from it)."""
 
     def header_block(self, name: str) -> _Element | None:
         return child(self.header, name)
@@ -103,9 +107,11 @@ class LegacyService:
         }
 
     # -- authentication ---------------------------------------------------------------------------
-    def authenticate(self, holder: _Element | None) -> tuple[str, Profile]:
+    def authenticate(self, request: Request, holder: _Element | None) -> tuple[str, Profile]:
         """The agency OrganId + Token prove, and its profile; the Token is the agency's current
-        secret (derived, never stored), compared in constant time."""
+        secret (derived, never stored), compared in constant time. The proven agency is then
+        charged (``request.admit``: the front door's per-agency rate, which may refuse with
+        ``Server.Busy``), never a code merely claimed."""
         organ_id = child_text(holder, "OrganId")
         token = child_text(holder, "Token")
         if not organ_id or not token:
@@ -119,6 +125,7 @@ class LegacyService:
             raise Refusal(
                 PERMISSION, "permission denied: unknown or disabled OrganId, or wrong Token"
             )
+        request.admit(code)
         return code, profile
 
     @staticmethod
@@ -140,7 +147,8 @@ class LegacyService:
     def send_document(self, request: Request) -> Answer:
         signature = request.header_block("Signature")
         key_info = child(signature, "KeyInfo")
-        agency, profile = self.authenticate(self.credentials_holder(request, key_info, signature))
+        holder = self.credentials_holder(request, key_info, signature)
+        agency, profile = self.authenticate(request, holder)
         message_header = request.header_block("MessageHeader")
         if message_header is None:
             raise Refusal("N.MessageHeader", "the SOAP Header has no edXML:MessageHeader")
@@ -173,7 +181,7 @@ class LegacyService:
 
     def get_pending_document_ids(self, request: Request) -> Answer:
         wrapper = request.wrapper("GetPendingDocumentIdsRequest", "GetPendingDocumentIds")
-        agency, _profile = self.authenticate(self.credentials_holder(request, wrapper))
+        agency, _profile = self.authenticate(request, self.credentials_holder(request, wrapper))
         ids = etree.Element(q("DocumentIds"))
         cursor = ""
         while True:
@@ -210,7 +218,7 @@ class LegacyService:
 
     def get_document(self, request: Request) -> Answer:
         wrapper = request.wrapper("GetDocumentRequest", "GetDocument")
-        agency, profile = self.authenticate(self.credentials_holder(request, wrapper))
+        agency, profile = self.authenticate(request, self.credentials_holder(request, wrapper))
         package_id = self._package_id(request, agency)
         try:
             pkg = self.exchange.read_package(agency, package_id)
@@ -223,7 +231,7 @@ class LegacyService:
 
     def confirm_received(self, request: Request) -> Answer:
         wrapper = request.wrapper("ConfirmReceived", "ConfirmReceivedRequest")
-        agency, _profile = self.authenticate(self.credentials_holder(request, wrapper))
+        agency, _profile = self.authenticate(request, self.credentials_holder(request, wrapper))
         package_id = self._package_id(request, agency)
         try:
             self.exchange.confirm_received(agency, package_id, "ok", "")
@@ -236,7 +244,7 @@ class LegacyService:
         key_info = child(signature, "KeyInfo")
         wrapper = request.wrapper("UpdateTraces")
         agency, profile = self.authenticate(
-            self.credentials_holder(request, key_info, signature, wrapper)
+            request, self.credentials_holder(request, key_info, signature, wrapper)
         )
         status = request.wrapper("Status")
         if status is None:
@@ -249,7 +257,7 @@ class LegacyService:
 
     def get_traces(self, request: Request) -> Answer:
         wrapper = request.wrapper("GetTraces", "GetTracesRequest")
-        agency, profile = self.authenticate(self.credentials_holder(request, wrapper))
+        agency, profile = self.authenticate(request, self.credentials_holder(request, wrapper))
         raw = child_text(wrapper, "TimeStamp") or child_text(wrapper, "Timestamp")
         package_ids: list[str | TraceEntry] = []
         if raw:
@@ -291,12 +299,12 @@ class LegacyService:
         holder = self.credentials_holder(
             request, request.header_block("CheckPermission"), request.wrapper("CheckPermission")
         )
-        self.authenticate(holder)
+        self.authenticate(request, holder)
         return Answer([response("CheckPermission", report())])
 
     def get_organizations(self, request: Request) -> Answer:
         wrapper = request.wrapper("GetOrganizations", "GetOrganizationsRequest")
-        agency, profile = self.authenticate(self.credentials_holder(request, wrapper))
+        agency, profile = self.authenticate(request, self.credentials_holder(request, wrapper))
         organizations = etree.Element(q("Organizations"))
         for info in self.exchange.get_agencies(agency):
             org = etree.SubElement(organizations, q("Organization"))

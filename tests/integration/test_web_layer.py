@@ -222,15 +222,64 @@ def test_each_answer_carries_one_request_id_and_one_access_line(
     assert ids[0] == "proxy-id-123456"  # a proxy's id carries through
     assert re.fullmatch(r"[0-9a-f]{16}", ids[1])  # anything else is replaced
     # The line is written when the server closes the answer, just after the client has it.
-    deadline = time.monotonic() + 10
     for rid, path in zip(ids, ("/soap/v1", "/legacy/edoc"), strict=True):
-        while not any(
-            f"GET {path} status=200" in r.getMessage() and rid in r.getMessage()
+        line = _access_line(caplog, rid)
+        assert (line.path, line.method, line.status, line.outcome) == (path, "GET", 200, "ok")
+        assert line.context["face"] == ("soap" if path == "/soap/v1" else "legacy")
+
+
+def _access_line(caplog: pytest.LogCaptureFixture, rid: str) -> Any:
+    """The access line of request ``rid`` (waited for: it follows the answer)."""
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [
+            r
             for r in caplog.records
-            if r.name == "gateway.access"
-        ):
-            assert time.monotonic() < deadline, f"no access line for {path}"
-            time.sleep(0.05)
+            if r.name == "gateway.access" and getattr(r, "context", {}).get("request_id") == rid
+        ]
+        if lines:
+            assert len(lines) == 1, [r.__dict__ for r in lines]
+            return lines[0]
+        assert time.monotonic() < deadline, f"no access line for request {rid}"
+        time.sleep(0.05)
+
+
+def _legacy_pending(organ_id: str, token: str) -> bytes:
+    return (
+        f"<soap:Envelope xmlns:soap='{SOAP11}'><soap:Body><GetPendingDocumentIdsRequest>"
+        f"<OrganId>{organ_id}</OrganId><Token>{token}</Token>"
+        "</GetPendingDocumentIdsRequest></soap:Body></soap:Envelope>"
+    ).encode()
+
+
+def test_every_faces_access_line_names_operation_agency_and_code(
+    settings: Settings, port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.access")
+    secret = _secret(settings)
+    legacy = {"Content-Type": "text/xml", "SOAPAction": "GetPendingDocumentIds"}
+    calls = [
+        (_post(port, "/legacy/edoc", _legacy_pending(AGENCY, secret), legacy),
+         ("legacy", "GetPendingDocumentIds", AGENCY, "ok", None)),
+        (_post(port, "/legacy/edoc", _legacy_pending(AGENCY, "wrong"), legacy),
+         ("legacy", "GetPendingDocumentIds", None, "refused", "M.Permission")),
+        (_post(port, "/legacy/edoc", b"<not-xml", legacy),
+         ("legacy", None, None, "refused", "M.Soap.Xml")),
+        (_post(port, "/vxp/getAgenciesList", b"{}", _signed(secret)),
+         ("vxp", "getAgenciesList", AGENCY, "ok", None)),
+        (_post(port, "/vxp/getAgenciesList", b"{}", {"Content-Type": "application/json"}),
+         ("vxp", "getAgenciesList", None, "refused", "M.Vxp.")),
+    ]
+    for answer, (face, operation, agency, outcome, code) in calls:
+        line = _access_line(caplog, answer.getheader("X-Request-Id", ""))
+        context = line.context
+        assert (context["face"], context.get("operation"), context.get("agency")) == (
+            face, operation, agency
+        ), answer.body
+        assert line.outcome == outcome and line.levelname == "INFO", answer.body
+        assert str(getattr(line, "code", "")).startswith(code or "") and bool(code) == hasattr(
+            line, "code"
+        ), line.__dict__
 
 
 def _signed(secret: str, moment: dt.datetime | None = None) -> dict[str, str]:
@@ -300,6 +349,13 @@ def test_an_agency_past_its_rate_is_refused_others_are_not(settings: Settings, p
     answers = [_post(port, "/vxp/getAgenciesList", b"{}", {**_signed(secret)}) for _ in range(3)]
     assert [a.status for a in answers] == [200, 200, 503]
     assert json.loads(answers[2].body)["ErrorDesc"].startswith("Server.Busy")
+    # The legacy dialect charges the same buckets once OrganId + Token are proven.
+    pending = _legacy_pending(AGENCY, secret)
+    legacy = _post(port, "/legacy/edoc", pending, {"Content-Type": "text/xml"})
+    assert legacy.status == 500 and _fault(legacy.body, SOAP11)[1] == "Server.Busy"
+    claimed = _post(port, "/legacy/edoc", _legacy_pending(AGENCY, "wrong"), {
+        "Content-Type": "text/xml"})
+    assert b"M.Permission" in claimed.body and b"Server.Busy" not in claimed.body
     # An unauthenticated caller spends nobody's tokens: it is refused for what it is.
     stranger = _post(port, "/vxp/getAgenciesList", b"{}", {"Content-Type": "application/json"})
     assert stranger.status == 200 and json.loads(stranger.body)["status"] == "FAIL"
