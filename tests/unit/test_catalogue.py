@@ -141,6 +141,8 @@ def _dynamic_codes() -> dict[str, set[str]]:
         "'R.Config.' + setting": {"R.Config.legacy_profile", "R.Config.legacy_profile_by_agency"},
         "f'R.Vxp.{envelope.error_code}'": {f"R.Vxp.{c}" for c in VXP_CODES},
         "f'M.Vxp.{envelope.error_code}'": {f"M.Vxp.{c}" for c in VXP_CODES},
+        # the REST face's refusals, as its access line and metrics count them
+        "f'M.Vxp.{refusal.code}'": {f"M.Vxp.{c}" for c in VXP_CODES},
         "f'M.Soap.{kind or side_name}'": {
             f"M.Soap.{k}"
             for k in ("ValidationError", "SchemaValidationError", "XmlSyntaxError", "Client")
