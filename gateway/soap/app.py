@@ -117,7 +117,7 @@ class SoapApplication:
 
         def respond(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             outcome["status"] = status.split(" ", 1)[0]
-            return start_response(status, [*headers, ("X-Request-Id", rid)], exc_info)
+            return start_response(status, headers, exc_info)  # RequestLog adds X-Request-Id
 
         try:
             return self._handle(environ, respond, rid, outcome)

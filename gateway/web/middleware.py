@@ -52,8 +52,7 @@ class RequestLog:
 
         def respond(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             seen["status"] = status.split(" ", 1)[0]
-            kept = [(k, v) for k, v in headers if k.lower() != "x-request-id"]
-            return start_response(status, [*kept, ("X-Request-Id", rid)], exc_info)
+            return start_response(status, [*headers, ("X-Request-Id", rid)], exc_info)
 
         def finish() -> None:
             logs.log_request(
