@@ -22,39 +22,19 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for path in (ROOT, ROOT / "benchmarks"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from bench_edxml import _current_rss, _RssSampler  # noqa: E402  (the same RSS sampling)
 
 MiB = 1 << 20
-
-
-def _current_rss() -> int:
-    pages = int(Path("/proc/self/statm").read_text().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE")
-
-
-class _RssSampler(threading.Thread):
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.peak = _current_rss()
-        self.running = True
-
-    def run(self) -> None:
-        while self.running:
-            self.peak = max(self.peak, _current_rss())
-            time.sleep(0.005)
-
-    def stop(self) -> int:
-        self.running = False
-        self.join()
-        return max(self.peak, _current_rss())
 
 
 def _child(dsn: str, size_mb: int, scratch: str) -> None:
