@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, Self
 
 from gateway.edxml.model import BlobRef
 from gateway.errors import LimitExceeded, StorageError
@@ -114,20 +114,19 @@ class BlobStore(Protocol):
     def close(self) -> None: ...
 
 
-class BlobWriter:
-    """Streams bytes to a temporary file, hashing them; ``commit`` files them under their hash."""
+class MeteredWriter:
+    """What every blob writer does with the bytes it is given, whatever it keeps them in:
+    refuses them once committed or past ``max_size`` (aborting itself), and hashes them for
+    the content address. Subclasses keep the bytes and implement ``abort``."""
 
-    def __init__(self, store: FileBlobStore | StagedBlobs, max_size: int | None = None) -> None:
-        self._store = store
+    def __init__(self, max_size: int | None) -> None:
         self._max_size = max_size
-        self._tmp_path = os.path.join(store.tmp_dir, f"blob-{secrets.token_hex(12)}")
-        fd = os.open(self._tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-        self._file = os.fdopen(fd, "wb")
         self._hash = hashlib.sha256()
         self._size = 0
         self._done = False
 
-    def write(self, data: bytes) -> int:
+    def _count(self, data: bytes) -> None:
+        """Account for ``data`` before it is kept; raises when it may not be."""
         if self._done:
             raise StorageError("M.Blob.Closed", "write to a blob that is already committed")
         self._size += len(data)
@@ -138,18 +137,51 @@ class BlobWriter:
                 f"attachment is larger than the configured maximum of {self._max_size} bytes",
             )
         self._hash.update(data)
-        self._file.write(data)
-        return len(data)
 
-    def digest(self) -> BlobRef:
-        """The content address of what was written so far, before :meth:`commit` files it
-        (the exchange looks for a duplicate first, and aborts instead of filing one)."""
-        return BlobRef(self._hash.hexdigest(), self._size)
-
-    def commit(self) -> BlobRef:
+    def _start_commit(self) -> None:
+        """Mark the writer finished; a second commit (or one after abort) is refused."""
         if self._done:
             raise StorageError("M.Blob.Closed", "blob already committed or aborted")
         self._done = True
+
+    def digest(self) -> BlobRef:
+        """The content address of what was written so far, before ``commit`` files it
+        (the exchange looks for a duplicate first, and aborts instead of filing one)."""
+        return BlobRef(self._hash.hexdigest(), self._size)
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
+class BlobWriter(MeteredWriter):
+    """Streams bytes to a temporary file, hashing them; ``commit`` files them under their hash."""
+
+    def __init__(self, store: FileBlobStore | StagedBlobs, max_size: int | None = None) -> None:
+        super().__init__(max_size)
+        self._store = store
+        self._tmp_path = os.path.join(store.tmp_dir, f"blob-{secrets.token_hex(12)}")
+        fd = os.open(self._tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        self._file = os.fdopen(fd, "wb")
+
+    def write(self, data: bytes) -> int:
+        self._count(data)
+        self._file.write(data)
+        return len(data)
+
+    def commit(self) -> BlobRef:
+        self._start_commit()
         try:
             self._file.flush()
             digest = self._hash.hexdigest()
@@ -192,18 +224,6 @@ class BlobWriter:
             self._file.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._tmp_path)
-
-    def __enter__(self) -> BlobWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            self.abort()
 
 
 class FileBlobStore:

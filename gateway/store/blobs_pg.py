@@ -22,12 +22,18 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, BinaryIO
 
 from gateway.edxml.model import BlobRef
-from gateway.errors import LimitExceeded, StorageError
-from gateway.store.blobs import _SHA256, CHUNK, BlobWriting, Referenced, clean_scratch
+from gateway.errors import StorageError
+from gateway.store.blobs import (
+    _SHA256,
+    CHUNK,
+    BlobWriting,
+    MeteredWriter,
+    Referenced,
+    clean_scratch,
+)
 from gateway.store.crash import crash_point
 
 __all__ = ["CHUNK", "PostgresBlobStore", "PostgresBlobWriter"]
@@ -40,30 +46,18 @@ def _digest_of(ref: BlobRef | str) -> str:
     return digest
 
 
-class PostgresBlobWriter:
+class PostgresBlobWriter(MeteredWriter):
     """Hashes what is written, keeps one chunk in memory and spills the rest to scratch;
     ``commit`` files it in PostgreSQL (nothing reaches the database before)."""
 
     def __init__(self, store: PostgresBlobStore, max_size: int | None = None) -> None:
+        super().__init__(max_size)
         self._store = store
-        self._max_size = max_size
         self._buffer = bytearray()
         self._spill: BinaryIO | None = None
-        self._hash = hashlib.sha256()
-        self._size = 0
-        self._done = False
 
     def write(self, data: bytes) -> int:
-        if self._done:
-            raise StorageError("M.Blob.Closed", "write to a blob that is already committed")
-        self._size += len(data)
-        if self._max_size is not None and self._size > self._max_size:
-            self.abort()
-            raise LimitExceeded(
-                "R.Attachment.Size",
-                f"attachment is larger than the configured maximum of {self._max_size} bytes",
-            )
-        self._hash.update(data)
+        self._count(data)
         if self._spill is None and len(self._buffer) + len(data) <= CHUNK:
             self._buffer += data
             return len(data)
@@ -78,13 +72,8 @@ class PostgresBlobWriter:
         spill.write(data)
         return len(data)
 
-    def digest(self) -> BlobRef:
-        return BlobRef(self._hash.hexdigest(), self._size)
-
     def commit(self) -> BlobRef:
-        if self._done:
-            raise StorageError("M.Blob.Closed", "blob already committed or aborted")
-        self._done = True
+        self._start_commit()
         ref = self.digest()
         try:
             if self._spill is None:
@@ -108,18 +97,6 @@ class PostgresBlobWriter:
             with contextlib.suppress(OSError):
                 self._spill.close()
             self._spill = None
-
-    def __enter__(self) -> PostgresBlobWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            self.abort()
 
 
 def _chunks_of(stream: BinaryIO) -> Iterator[bytes]:
