@@ -400,11 +400,16 @@ class _Streamer:
         self._content: etree._Element | None = None
         self._writer: BlobSink | None = None
         self._decoder: Base64StreamDecoder | None = None
+        self._broken = False
+        """The input failed to parse: the events still pending are read for what came before
+        the error (a DOCTYPE, the root), but no attachment is completed from them (lxml 6.2
+        reports the end of every open element when a truncated input is closed)."""
 
     def feed(self, chunk: bytes) -> None:
         try:
             self.parser.feed(chunk)
         except etree.XMLSyntaxError as exc:
+            self._broken = True
             self._events()  # report what came before the error first (a DOCTYPE, the root)
             raise _syntax_error(exc) from None
         self._events()
@@ -414,6 +419,7 @@ class _Streamer:
         try:
             root = self.parser.close()
         except etree.XMLSyntaxError as exc:
+            self._broken = True
             self._events()
             raise _syntax_error(exc) from None
         self._events()
@@ -455,7 +461,7 @@ class _Streamer:
 
     def _end(self, element: etree._Element) -> None:
         self.depth -= 1
-        if element is self._content:
+        if element is self._content and not self._broken:
             self._drain_text()
             assert self._decoder is not None and self._writer is not None
             self.contents[self.attachments_seen] = _finish(self._decoder, self._writer)
