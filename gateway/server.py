@@ -69,19 +69,21 @@ def build_app(settings: Settings) -> WsgiApp:
         (CONSOLE_PREFIX, "console", make_console_app(exchange, settings)),
         (METRICS_PATH, "metrics", make_metrics_app(settings)),
     ]
-    return RequestLog(Admission(mount(mounts, default=("soap", soap)), gate(settings)))
+    exempt = (CONSOLE_PREFIX, HEALTHZ, READYZ, METRICS_PATH)
+    return RequestLog(Admission(mount(mounts, default=("soap", soap)), gate(settings, exempt)))
 
 
-def gate(settings: Settings) -> Gate:
+def gate(settings: Settings, exempt: tuple[str, ...] = ()) -> Gate:
     """The node's admission policy (``max_in_flight`` slots shared by its processes under
-    ``data_dir``, the agencies' token buckets when ``agency_rate_per_minute`` is set)."""
+    ``data_dir``, the agencies' token buckets when ``agency_rate_per_minute`` is set); the
+    faces under ``exempt`` are outside the in-flight bound."""
     buckets = (
         TokenBuckets(settings.agency_rate_per_minute, settings.agency_burst)
         if settings.agency_rate_per_minute
         else None
     )
     slots = SlotPool(settings.data_dir / "run" / "inflight", settings.max_in_flight)
-    return Gate(slots, buckets, settings.busy_retry_after_seconds)
+    return Gate(slots, buckets, settings.busy_retry_after_seconds, exempt)
 
 
 def mount(

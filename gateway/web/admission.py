@@ -6,11 +6,15 @@ each slot is a lock file under ``<data_dir>/run/inflight``, held with ``flock`` 
 runs. The kernel drops a dead process's locks, so a crashed worker never leaks a slot. The
 per-agency bucket lives in each worker process (a node allows ``workers`` times its rate).
 
-:class:`Admission` is middleware: it takes a slot for every POST (WSDL and other GETs are not
-counted) and releases it when the answer has been sent. A refused request still reaches its
-face, which answers the refusal in its own dialect without reading the body
-(:func:`pending_refusal`); the faces charge the bucket once they know the caller
-(:func:`charge_agency`).
+:class:`Admission` is middleware: it takes a slot for every POST to an exchange face (WSDL and
+other GETs, the console, probes and metrics are not counted) and releases it when the answer
+has been sent. A refused request still reaches its face, which answers the refusal in its own
+dialect without reading the body (:func:`pending_refusal`); the faces charge the bucket once
+they know the caller (:func:`charge_agency`).
+
+A server that can decide before a request thread is taken (gateway.web.gunicorn_worker) asks
+:meth:`Gate.admit` itself, in its event loop, and hands the decision on as a :class:`Ticket`:
+a refusal is then answered without waiting for a thread, however busy the threads are.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ except ImportError:  # not POSIX: the slots are counted in this process only
 
 GATE_KEY = "gateway.admission"
 REFUSAL_KEY = "gateway.admission.refusal"
+TICKET_KEY = "gateway.admission.ticket"
 THREADS_KEY = "gateway.server_threads"
 """Set by a server with a fixed pool of request threads (gateway.web.gunicorn_worker): each
 process then keeps one thread free to refuse at once rather than queue the refusal."""
@@ -127,10 +132,34 @@ class Gate:
         slots: SlotPool,
         buckets: TokenBuckets | None,
         retry_after: int,
+        exempt: tuple[str, ...] = (),
     ) -> None:
         self.slots = slots
         self.buckets = buckets
         self.retry_after = retry_after
+        self.exempt = tuple(prefix.rstrip("/") for prefix in exempt)
+        """Path prefixes outside the bound (the operators' console, probes, metrics): their
+        faces do not answer ``Server.Busy``, and an operator must be able to act on a node
+        that is refusing traffic."""
+
+    def governs(self, method: str, path: str) -> bool:
+        """Whether a request takes a slot: every POST to an exchange face."""
+        if method.upper() != "POST":
+            return False
+        return not any(path == prefix or path.startswith(prefix + "/") for prefix in self.exempt)
+
+    def admit(self, threads: int | None) -> int | None:
+        """A slot for one more request, or None when the node is full. Under a server with
+        ``threads`` request threads, a process runs at most that many less one (the last
+        thread stays free for GETs such as the WSDL)."""
+        if threads is not None and self.slots.in_use_here() >= max(1, threads - 1):
+            return None
+        return self.slots.acquire()
+
+    def in_flight_refusal(self) -> Busy:
+        return self.busy(
+            "the gateway is at its limit of requests in flight (max_in_flight); retry later"
+        )
 
     def busy(self, why: str) -> Busy:
         return Busy(why, self.retry_after)
@@ -145,8 +174,8 @@ class Gate:
 
 
 class Admission:
-    """Middleware: hold a slot of ``gate`` for each POST until its answer is sent. Under a
-    server with ``THREADS_KEY`` threads, a process runs at most that many less one."""
+    """Middleware: hold a slot of ``gate`` for each POST it governs until its answer is sent.
+    Under a server with ``THREADS_KEY`` threads, a process runs at most that many less one."""
 
     def __init__(self, app: WsgiApp, gate: Gate) -> None:
         self.app = app
@@ -154,17 +183,17 @@ class Admission:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         environ[GATE_KEY] = self.gate
-        if str(environ.get("REQUEST_METHOD", "GET")).upper() != "POST":
+        method, path = str(environ.get("REQUEST_METHOD", "GET")), str(environ.get("PATH_INFO", ""))
+        if not self.gate.governs(method, path):
             return self.app(environ, start_response)
-        threads = environ.get(THREADS_KEY)
-        local_full = isinstance(threads, int) and self.gate.slots.in_use_here() >= max(
-            1, threads - 1
-        )
-        slot = None if local_full else self.gate.slots.acquire()
+        ticket = environ.get(TICKET_KEY)
+        if isinstance(ticket, Ticket):  # the server decided already
+            slot = ticket.take()
+        else:
+            threads = environ.get(THREADS_KEY)
+            slot = self.gate.admit(threads if isinstance(threads, int) else None)
         if slot is None:
-            environ[REFUSAL_KEY] = self.gate.busy(
-                "the gateway is at its limit of requests in flight (max_in_flight); retry later"
-            )
+            environ[REFUSAL_KEY] = self.gate.in_flight_refusal()
             return self.app(environ, start_response)
         try:
             result = self.app(environ, start_response)
@@ -172,6 +201,30 @@ class Admission:
             self.gate.slots.release(slot)
             raise
         return _Releasing(result, lambda: self.gate.slots.release(slot))
+
+
+class Ticket:
+    """A server's admission decision for one request: the slot it took (None: refused). The
+    slot is the application's once :class:`Admission` takes it; a ticket never taken (the
+    client left before its request ran) is given back by the server with :meth:`void`."""
+
+    def __init__(self, gate: Gate, slot: int | None) -> None:
+        self.gate, self.slot = gate, slot
+        self._taken = False
+
+    @property
+    def refused(self) -> bool:
+        return self.slot is None
+
+    def take(self) -> int | None:
+        self._taken = True
+        return self.slot
+
+    def void(self) -> None:
+        """Release the slot unless the application took it (it then releases it itself)."""
+        if not self._taken and self.slot is not None:
+            self._taken = True
+            self.gate.slots.release(self.slot)
 
 
 class _Releasing:
@@ -192,6 +245,18 @@ class _Releasing:
             self.release()
 
 
+def gate_of(app: object) -> Gate | None:
+    """The gate of the :class:`Admission` inside ``app`` (middleware in front of it included:
+    each keeps the application it wraps as ``app``), for a server to decide in its own loop."""
+    for _ in range(8):
+        if isinstance(app, Admission):
+            return app.gate
+        app = getattr(app, "app", None)
+        if app is None:
+            return None
+    return None
+
+
 def pending_refusal(environ: dict[str, Any]) -> Busy | None:
     """The refusal :class:`Admission` decided for this request, for its face to answer."""
     refusal = environ.get(REFUSAL_KEY)
@@ -207,10 +272,13 @@ def charge_agency(environ: dict[str, Any], agency: str) -> None:
 
 __all__ = [
     "THREADS_KEY",
+    "TICKET_KEY",
     "Admission",
     "Gate",
     "SlotPool",
+    "Ticket",
     "TokenBuckets",
     "charge_agency",
+    "gate_of",
     "pending_refusal",
 ]

@@ -12,6 +12,11 @@ whose headers are not complete ``header_timeout_seconds`` after its request bega
 body arrives slower than ``body_min_rate_bytes`` per second. A body over ``max_request_bytes``
 is not answered by waitress's plain-text 413 but handed to the face with its declared length,
 so the face refuses it in its own dialect without reading it (:mod:`gateway.web.body`).
+
+Admission (:mod:`gateway.web.admission`) is decided here, in the event loop, as soon as a POST
+has arrived whole: an admitted request goes to a thread holding its slot; a refused one is
+answered at once in the loop itself (the face writes its ``Server.Busy`` fault without reading
+the body), so under saturation a refusal never queues behind the threads' work.
 """
 
 from __future__ import annotations
@@ -27,11 +32,11 @@ from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.server import TcpWSGIServer
-from waitress.task import ThreadedTaskDispatcher
+from waitress.task import ThreadedTaskDispatcher, WSGITask
 from waitress.utilities import RequestEntityTooLarge
 
 from gateway.config import Settings
-from gateway.web.admission import THREADS_KEY
+from gateway.web.admission import THREADS_KEY, TICKET_KEY, Gate, Ticket, gate_of
 
 _INBUF_OVERFLOW = 512 << 10
 """A request body past this is buffered in a temporary file rather than memory."""
@@ -54,13 +59,48 @@ class _Parser(HTTPRequestParser):  # type: ignore[misc]
         return consumed
 
 
+class _Task(WSGITask):  # type: ignore[misc]
+    """waitress's WSGI task, handing the server's admission ticket to the application, and
+    sending the header with the first piece of the body (waitress sends them apart: two
+    segments, twice the kernel's work, for every small answer)."""
+
+    wrote_header: bool
+    complete: bool
+
+    def write(self, data: bytes) -> None:
+        if self.wrote_header or not self.complete:
+            super().write(data)
+            return
+        header: bytes = self.build_response_header()
+        self.wrote_header = True
+        length = self.content_length
+        whole = data and self.has_body and not self.chunked_response and length is not None
+        if whole and len(data) <= length:
+            self.content_bytes_written += len(data)
+            self.channel.write_soon(header + data)
+            return
+        self.channel.write_soon(header)
+        super().write(data)
+
+    def get_environment(self) -> dict[str, Any]:
+        environ: dict[str, Any] = super().get_environment()
+        ticket = getattr(self.request, "ticket", None)
+        if ticket is not None:
+            environ[TICKET_KEY] = ticket
+        return environ
+
+
 class _Channel(HTTPChannel):  # type: ignore[misc]
     """waitress's channel, remembering when the request being read began and when its headers
-    ended, for :meth:`_Server.maintenance` to judge."""
+    ended, for :meth:`_Server.maintenance` to judge, and answering refused requests inline."""
 
     parser_class = _Parser
+    task_class = _Task
     began = 0.0
     body_began = 0.0
+    refusal_pending = False
+    """Set by :meth:`_Server.add_task` (under the channel's request lock, so the refusal is
+    answered once that lock is let go, by whichever thread holds the channel)."""
 
     def received(self, data: bytes) -> bool:
         if self.request is None and data:
@@ -69,7 +109,22 @@ class _Channel(HTTPChannel):  # type: ignore[misc]
         request = self.request
         if request is not None and request.headers_finished and not self.body_began:
             self.body_began = time.monotonic()
+        self._answer_refusals()
         return result
+
+    def service(self) -> None:
+        ticket = getattr(self.requests[0], "ticket", None) if self.requests else None
+        try:
+            super().service()
+        finally:
+            if isinstance(ticket, Ticket):
+                ticket.void()  # the client left before its request ran: the slot goes back
+        self._answer_refusals()
+
+    def _answer_refusals(self) -> None:
+        while self.refusal_pending:
+            self.refusal_pending = False
+            self.service()
 
 
 class _Server(TcpWSGIServer):  # type: ignore[misc]
@@ -79,6 +134,20 @@ class _Server(TcpWSGIServer):  # type: ignore[misc]
     channel_class = _Channel
     header_timeout = 20.0
     body_min_rate = 0
+    gate: Gate | None = None
+    threads: int | None = None
+
+    def add_task(self, channel: _Channel) -> None:
+        """Admit a request that has arrived whole: a POST takes its slot here; one the node
+        has no room for is answered in this loop rather than queued for a thread."""
+        request = channel.requests[0]
+        gate = self.gate
+        if gate is not None and not request.error and gate.governs(request.command, request.path):
+            request.ticket = Ticket(gate, gate.admit(self.threads))
+            if request.ticket.refused:
+                channel.refusal_pending = True
+                return
+        super().add_task(channel)
 
     def maintenance(self, now: float) -> None:
         super().maintenance(now)  # idle connections (channel_timeout)
@@ -143,6 +212,7 @@ def serve_sockets(
         )
         server.header_timeout = float(settings.header_timeout_seconds)
         server.body_min_rate = settings.body_min_rate_bytes
+        server.gate, server.threads = gate_of(app), threads
     return socket_map, dispatcher
 
 

@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from waitress import wasyncore
 
 from gateway.config import Settings
 from gateway.errors import HttpRefusal
 from gateway.web import open_body, send_refusal
-from gateway.web.gunicorn_worker import serve_sockets
+from tests.fixtures.loop_server import serving
 
 WATCHDOG = 60.0
 
@@ -50,24 +49,8 @@ def port(tmp_path: Path) -> Iterator[int]:
         max_request_bytes=LIMIT,
         stream_threshold_bytes=1 << 10,
     )
-    listener = socket.create_server(("127.0.0.1", 0))
-    socket_map, dispatcher = serve_sockets(_app, settings, [listener])
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.is_set():
-            wasyncore.loop(timeout=0.2, map=socket_map, use_poll=True, count=1)
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(10)
-        dispatcher.shutdown()
-        wasyncore.close_all(socket_map)
-        listener.close()
+    with serving(_app, settings) as bound:
+        yield bound
 
 
 class _Trickler:
