@@ -56,7 +56,7 @@ function mimeParts(contentType, answer) {
 }
 
 // The text of the first element at this path of local names (prefixes ignored): enough for the
-// dialect's small, known answers without an XML library.
+// dialect's small, known answers without an XML library (entities such as &amp; stay as sent).
 function find(xml, ...names) {
   for (const name of names) {
     const element = `<(\\w+:)?${name}(\\s[^>]*)?>([\\s\\S]*?)</(\\w+:)?${name}>`;
@@ -105,12 +105,12 @@ async function main() {
   const to = find(header, "To", "OrganId");
   const edxml = find(header, "DocumentId");
   console.log(`legacy header ${documentId} from=${from} to=${to} edxml=${edxml}`);
-  const reference = find(parts.root, "Manifest");
+  const manifest = find(parts.root, "Manifest");
   const href = parts.root.match(/<(\w+:)?Reference\s[^>]*?href="cid:([^"]+)"/)[2];
   const received = Buffer.from(parts[href].toString("ascii"), "base64");
   const sha256 = crypto.createHash("sha256").update(received).digest("hex");
   console.log(
-    `legacy fetched ${documentId} file=${find(reference, "AttachmentName")} ` +
+    `legacy fetched ${documentId} file=${find(manifest, "AttachmentName")} ` +
       `size=${received.length} sha256=${sha256} matches=${received.equals(data)}`
   );
 }

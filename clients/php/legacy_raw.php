@@ -51,7 +51,7 @@ function post(string $operation, string $body, string $contentType): array
 }
 
 // The text of the first element at this path of local names (prefixes ignored): enough for the
-// dialect's small, known answers without an XML extension.
+// dialect's small, known answers without an XML extension (entities such as &amp; stay as sent).
 function find(string $xml, string ...$names): ?string
 {
     foreach ($names as $name) {
