@@ -10,99 +10,22 @@ installs them all).
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import socketserver
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 
-from gateway.config import Settings
 from gateway.edxml.model import Code
 from gateway.edxml.writer import package_bytes
-from gateway.exchange import Exchange
-from gateway.server import build_app
+from tests.fixtures import client_kit
+from tests.fixtures.client_kit import CLIENTS, LIMIT, RECEIVER, SENDER, LiveGateway, Stack, require
 from tests.fixtures.packages import build_document
 
 pytestmark = pytest.mark.client_kit
-
-REPO = Path(__file__).resolve().parents[2]
-CLIENTS = REPO / "clients"
-SENDER, RECEIVER = "000.00.00.G22", "000.00.00.H41"
-LIMIT = 64 << 10
-"""max_request_bytes of the kit's gateway; each example sends a body past it."""
-
-
-class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        """The gateway logs each request itself."""
-
-
-@dataclass
-class LiveGateway:
-    url: str
-    secrets: dict[str, str]
-    exchange: Exchange
-    settings: Settings
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveGateway]:
-    data = tmp_path_factory.mktemp("kit")
-    httpd = make_server("127.0.0.1", 0, _unset, server_class=_ThreadingServer, handler_class=_Quiet)
-    url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    settings = Settings(
-        data_dir=data / "data",
-        public_url=url,
-        max_request_bytes=LIMIT,
-        stream_threshold_bytes=LIMIT // 2,
-    )
-    exchange = Exchange(settings)
-    secrets = {
-        code: exchange.ensure_agency(code, name)
-        for code, name in ((SENDER, "Văn phòng Chính phủ"), (RECEIVER, "UBND Tỉnh Nghệ An"))
-    }
-    httpd.set_app(build_app(settings))
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
-    try:
-        yield LiveGateway(url, secrets, exchange, settings)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(10)
-        exchange.close()
-
-
-def _unset(environ: Any, start_response: Any) -> Any:
-    raise RuntimeError("the application is set before the server starts")
-
-
-@dataclass(frozen=True)
-class Stack:
-    name: str
-    tools: tuple[str, ...]
-    """Programs that must be on PATH."""
-    command: tuple[str, ...]
-    """Run from the example's directory."""
-    directory: str
-    versions: tuple[str, ...] = ("1.1", "1.2")
-    prepare: tuple[str, ...] = ()
-    """Run once before the example (e.g. generating stubs); empty: nothing."""
-
+live = client_kit.live
 
 STACKS = [
     Stack("zeep", (), (sys.executable, "example.py"), "python-zeep"),
@@ -114,23 +37,6 @@ STACKS = [
 ]
 
 _counter = iter(range(100, 10_000))
-
-
-def _require(stack: Stack) -> None:
-    missing = [tool for tool in stack.tools if shutil.which(tool) is None]
-    if stack.name == "node-soap" and not (CLIENTS / "node" / "node_modules" / "soap").is_dir():
-        missing.append("clients/node/node_modules (run `npm ci` in clients/node)")
-    if stack.name == "php-soapclient" and shutil.which("php"):
-        modules = subprocess.run(["php", "-m"], capture_output=True, text=True, check=False)
-        if "soap" not in modules.stdout.split():
-            missing.append("php-soap")
-    if stack.name == "axis-1.4" and not Path("/usr/share/java/axis.jar").is_file():
-        missing.append("libaxis-java")
-    if missing:
-        reason = f"{stack.name} needs {', '.join(missing)}"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; .ci/run installs it and CI must not skip the client kit")
-        pytest.skip(reason)
 
 
 def _cases() -> list[Any]:
@@ -145,7 +51,7 @@ def _cases() -> list[Any]:
 def test_example_runs_the_whole_conversation(
     live: LiveGateway, tmp_path: Path, stack: Stack, version: str
 ) -> None:
-    _require(stack)
+    require(stack)
     number = next(_counter)
     package = tmp_path / "document.edxml"
     pkg = build_document(
@@ -156,37 +62,16 @@ def test_example_runs_the_whole_conversation(
     )
     package.write_bytes(package_bytes(pkg, live.exchange.blobs))
     env = {
-        **os.environ,
-        "GATEWAY_URL": live.url,
-        "SENDER_CODE": SENDER,
-        "SENDER_SECRET": live.secrets[SENDER],
-        "RECEIVER_CODE": RECEIVER,
-        "RECEIVER_SECRET": live.secrets[RECEIVER],
+        **live.environment(tmp_path),
         "PACKAGE_FILE": str(package),
         "LIMIT_BYTES": str(LIMIT + 1),
         "SOAP_VERSION": version,
-        "WORK_DIR": str(tmp_path),
     }
-    directory = CLIENTS / stack.directory
-    for command in (stack.prepare, stack.command):
-        if not command:
-            continue
-        run = subprocess.run(
-            list(command),
-            cwd=directory,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        assert run.returncode == 0, f"{command}: {run.stdout}\n{run.stderr}"
-    lines = run.stdout.splitlines()
-    _check_conversation(lines, live, version, run.stderr)
+    lines, context = client_kit.run_example(stack, env)
+    _check_conversation(lines, live, version, context)
 
 
-def _check_conversation(lines: list[str], live: LiveGateway, version: str, stderr: str) -> None:
-    context = "\n".join(lines) + "\n--- stderr\n" + stderr
+def _check_conversation(lines: list[str], live: LiveGateway, version: str, context: str) -> None:
     assert len(lines) == 8, context
     sent = re.fullmatch(r"sent (\S+) duplicate=false", lines[0])
     assert sent, context
@@ -243,7 +128,7 @@ def test_mono_imports_the_legacy_wsi_wsdl_without_options(
     """Mono's ``wsdl`` stops on ``?wsdl`` (type-bound parts); ``?wsdl=wsi`` imports and
     compiles. SendDocument and GetDocument (MIME parts) are left out by the importer, as
     ``clients/README.md`` says: raw HTTP for those."""
-    _require(Stack("mono-wsdl", ("mono", "mcs", "wsdl"), (), "dotnet-mono"))
+    require(Stack("mono-wsdl", ("mono", "mcs", "wsdl"), (), "dotnet-mono"))
     url = f"{live.url}/legacy/edoc"
     refused = subprocess.run(
         ["wsdl", "-nologo", f"-out:{tmp_path / 'plain.cs'}", url + "?wsdl"],
@@ -280,7 +165,7 @@ def test_mono_imports_the_legacy_wsi_wsdl_without_options(
 
 def test_axis_imports_the_legacy_wsdl_without_options(live: LiveGateway, tmp_path: Path) -> None:
     """Apache Axis 1.4's WSDL2Java on ``?wsdl`` (no -N mappings) gives stubs that compile."""
-    _require(Stack("axis-1.4", ("java", "javac"), (), "java-axis"))
+    require(Stack("axis-1.4", ("java", "javac"), (), "java-axis"))
     _run(
         [
             "java",
