@@ -3,13 +3,16 @@
 Each example reads the same environment (clients/README.md), runs the same conversation (send,
 pull, fetch, confirm, traces, then three faults) and prints one line per step. The test starts
 the whole gateway (every face, as ``serve`` mounts them) on an ephemeral port, gives each run a
-fresh document, and compares every printed line with what the gateway must have answered. A
-toolkit that is not installed skips its example locally and fails it on CI (``.ci/run``
-installs them all).
+fresh document, and compares every printed line with what the gateway must have answered. With
+``KIT_STEP=busy`` each example makes one call to a gateway whose in-flight slots the test holds,
+and prints the ``Server.Busy`` fault as its toolkit read it. A toolkit that is not installed
+skips its example locally and fails it on CI (``.ci/run`` installs them all).
 """
 
 from __future__ import annotations
 
+import fcntl
+import http.client
 import os
 import re
 import shutil
@@ -18,12 +21,14 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
+from lxml import etree
 
 from gateway.config import Settings
 from gateway.edxml.model import Code
@@ -39,6 +44,12 @@ CLIENTS = REPO / "clients"
 SENDER, RECEIVER = "000.00.00.G22", "000.00.00.H41"
 LIMIT = 64 << 10
 """max_request_bytes of the kit's gateway; each example sends a body past it."""
+SLOTS = 4
+"""max_in_flight of the kit's gateway: the busy step holds them all."""
+SOAP_ENV = {
+    "1.1": "http://schemas.xmlsoap.org/soap/envelope/",
+    "1.2": "http://www.w3.org/2003/05/soap-envelope",
+}
 
 
 class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
@@ -68,6 +79,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveGateway]:
         public_url=url,
         max_request_bytes=LIMIT,
         stream_threshold_bytes=LIMIT // 2,
+        max_in_flight=SLOTS,
     )
     exchange = Exchange(settings)
     secrets = {
@@ -155,25 +167,36 @@ def test_example_runs_the_whole_conversation(
         document_id=f"{SENDER},2024/03/05,{number}/VPCP-TTĐT",
     )
     package.write_bytes(package_bytes(pkg, live.exchange.blobs))
-    env = {
+    env = _environment(live, tmp_path, version)
+    env.update({"PACKAGE_FILE": str(package), "LIMIT_BYTES": str(LIMIT + 1)})
+    run = _run_example(stack, env)
+    lines = run.stdout.splitlines()
+    _check_conversation(lines, live, version, run.stderr)
+
+
+def _environment(live: LiveGateway, tmp_path: Path, version: str) -> dict[str, str]:
+    """What every example reads (clients/README.md), but the package and the size limit."""
+    return {
         **os.environ,
         "GATEWAY_URL": live.url,
         "SENDER_CODE": SENDER,
         "SENDER_SECRET": live.secrets[SENDER],
         "RECEIVER_CODE": RECEIVER,
         "RECEIVER_SECRET": live.secrets[RECEIVER],
-        "PACKAGE_FILE": str(package),
-        "LIMIT_BYTES": str(LIMIT + 1),
         "SOAP_VERSION": version,
         "WORK_DIR": str(tmp_path),
     }
-    directory = CLIENTS / stack.directory
+
+
+def _run_example(stack: Stack, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Prepare and run ``stack``'s example; the example's run, which must have succeeded."""
+    run = None
     for command in (stack.prepare, stack.command):
         if not command:
             continue
         run = subprocess.run(
             list(command),
-            cwd=directory,
+            cwd=CLIENTS / stack.directory,
             env=env,
             capture_output=True,
             text=True,
@@ -181,8 +204,8 @@ def test_example_runs_the_whole_conversation(
             check=False,
         )
         assert run.returncode == 0, f"{command}: {run.stdout}\n{run.stderr}"
-    lines = run.stdout.splitlines()
-    _check_conversation(lines, live, version, run.stderr)
+    assert run is not None
+    return run
 
 
 def _check_conversation(lines: list[str], live: LiveGateway, version: str, stderr: str) -> None:
@@ -207,6 +230,73 @@ def _check_conversation(lines: list[str], live: LiveGateway, version: str, stder
         head, _, sentence = line.partition(" | ")
         assert head == f"fault {path} {code} {side}", context
         assert sentence.startswith(f"{code}: ") and len(sentence) > len(code) + 10, context
+
+
+@contextmanager
+def _every_slot_held(settings: Settings) -> Iterator[None]:
+    """Hold all of the node's in-flight slots, as requests running in other worker processes
+    would: each slot file locked with ``flock``, as ``SlotPool`` locks it. The lock waits for a
+    request still finishing (its slot is freed once its answer is sent), never for a clock."""
+    directory = settings.data_dir / "run" / "inflight"
+    directory.mkdir(parents=True, exist_ok=True)
+    fds = [
+        os.open(directory / f"slot-{n:04d}", os.O_RDWR | os.O_CREAT, 0o600)
+        for n in range(settings.max_in_flight)
+    ]
+    try:
+        for fd in fds:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        for fd in fds:
+            os.close(fd)  # closing the descriptor drops its lock
+
+
+def _busy_on_the_wire(live: LiveGateway, version: str) -> str:
+    """POST a Ping as any client would: the gateway's busy answer must be a SOAP fault of the
+    request's version (HTTP 500, Retry-After); its fault text, which each stack must show."""
+    env = SOAP_ENV[version]
+    media = "text/xml" if version == "1.1" else "application/soap+xml"
+    ping = f"<s:Envelope xmlns:s='{env}'><s:Body><Ping xmlns='urn:edoc-gateway:soap:v1'/>"
+    connection = http.client.HTTPConnection(live.url.removeprefix("http://"), timeout=60)
+    try:
+        connection.request(
+            "POST", "/soap/v1", ping + "</s:Body></s:Envelope>", {"Content-Type": media}
+        )
+        answer = connection.getresponse()
+        body = answer.read()
+    finally:
+        connection.close()
+    assert answer.status == 500, (answer.status, body)
+    assert answer.getheader("Retry-After") == str(live.settings.busy_retry_after_seconds)
+    fault = etree.fromstring(body).find(f"{{{env}}}Body/{{{env}}}Fault")
+    assert fault is not None, body
+    if version == "1.1":
+        assert fault.findtext("faultcode") == "soap:Server", body
+        text = fault.findtext("faultstring")
+    else:
+        assert fault.findtext(f"{{{env}}}Code/{{{env}}}Value") == "soap:Receiver", body
+        text = fault.findtext(f"{{{env}}}Reason/{{{env}}}Text")
+    assert text and text.startswith("Server.Busy: "), body
+    return text
+
+
+@pytest.mark.parametrize(("stack", "version"), _cases())
+def test_example_reads_the_busy_fault(
+    live: LiveGateway, tmp_path: Path, stack: Stack, version: str
+) -> None:
+    """Every slot of the node held: the example's one call (``KIT_STEP=busy``) is refused with
+    ``Server.Busy``, and the stack must read it as a fault: the standard code, the gateway's
+    code from the ``GatewayFault`` detail and the fault text, exactly as sent."""
+    _require(stack)
+    env = {**_environment(live, tmp_path, version), "KIT_STEP": "busy"}
+    side = "Server" if version == "1.1" else "Receiver"
+    with _every_slot_held(live.settings):
+        text = _busy_on_the_wire(live, version)
+        run = _run_example(stack, env)
+    assert run.stdout.splitlines() == [f"fault busy Server.Busy {side} | {text}"], (
+        run.stdout + "\n--- stderr\n" + run.stderr
+    )
 
 
 def test_every_stack_is_listed_in_the_kit_readme() -> None:
