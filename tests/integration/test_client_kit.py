@@ -368,22 +368,51 @@ def test_mono_imports_the_legacy_wsi_wsdl_without_options(
     )
 
 
-def test_axis_imports_the_legacy_wsdl_without_options(live: LiveGateway, tmp_path: Path) -> None:
-    """Apache Axis 1.4's WSDL2Java on ``?wsdl`` (no -N mappings) gives stubs that compile."""
+def _axis_stubs(tmp_path: Path, wsdl: str, *options: str) -> list[str]:
+    """WSDL2Java's sources for ``wsdl`` (run with ``options``), under ``tmp_path/src``."""
     _require(Stack("axis-1.4", ("java", "javac"), (), "java-axis"))
-    _run(
-        [
-            "java",
-            "-cp",
-            AXIS_JARS,
-            "org.apache.axis.wsdl.WSDL2Java",
-            "-o",
-            "src",
-            f"{live.url}/legacy/edoc?wsdl",
-        ],
-        tmp_path,
-    )
+    command = ["java", "-cp", AXIS_JARS, "org.apache.axis.wsdl.WSDL2Java", *options]
+    _run([*command, "-o", "src", wsdl], tmp_path)
     sources = [str(p) for p in (tmp_path / "src").rglob("*.java")]
     assert any(p.endswith("EdocLegacySoap11Stub.java") for p in sources)
     (tmp_path / "classes").mkdir()
-    _run(["javac", "-nowarn", "-cp", AXIS_JARS, "-d", "classes", *sources], tmp_path)
+    return sources
+
+
+def _javac(tmp_path: Path, sources: list[str]) -> subprocess.CompletedProcess[str]:
+    command = ["javac", "-nowarn", "-encoding", "UTF-8", "-cp", AXIS_JARS, "-d", "classes"]
+    return subprocess.run(
+        [*command, *sources], cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+def test_axis_imports_the_legacy_wsdl_without_options(live: LiveGateway, tmp_path: Path) -> None:
+    """Apache Axis 1.4's WSDL2Java on ``?wsdl`` (no -N mappings) gives stubs that compile."""
+    compiled = _javac(tmp_path, _axis_stubs(tmp_path, f"{live.url}/legacy/edoc?wsdl"))
+    assert compiled.returncode == 0, compiled.stdout + compiled.stderr
+
+
+def test_axis_compiles_the_legacy_wsi_wsdl_only_with_no_wrapped(
+    live: LiveGateway, tmp_path: Path
+) -> None:
+    """Measured, so that the docs say it: WSDL2Java on ``?wsdl=wsi`` without options generates
+    stubs javac refuses. Its wrapped style (the default) takes header blocks for wrappers (it
+    unwraps UpdateTraces' ``Signature`` header into ``updateTraces(SignatureKeyInfo keyInfo, ...)``)
+    and never writes the classes of ``MessageHeader``, ``TraceHeaderList`` and ``Signature`` (nor
+    the holders of the first two), which SendDocument and GetDocument still name. With ``-W``
+    (``--noWrapped``) they compile. Should Axis ever compile them without options, this fails
+    and the docs must change."""
+    wsi = f"{live.url}/legacy/edoc?wsdl=wsi"
+    refused = _javac(tmp_path, _axis_stubs(tmp_path, wsi))
+    assert refused.returncode != 0, "the stubs compile now: update clients/README.md"
+    wrapped = next((tmp_path / "src").rglob("EdocLegacyPortType.java")).read_text("utf-8")
+    assert "updateTraces(vn.e_doc.www.Schema.SignatureKeyInfo keyInfo," in wrapped
+    missing = set(re.findall(r"symbol: +class (\w+)", refused.stdout + refused.stderr))
+    header_blocks = {"MessageHeader", "TraceHeaderList", "Signature"}
+    assert missing == header_blocks | {"MessageHeaderHolder", "TraceHeaderListHolder"}, missing
+    plain = tmp_path / "no-wrapped"
+    plain.mkdir()
+    compiled = _javac(plain, _axis_stubs(plain, wsi, "-W"))
+    assert compiled.returncode == 0, compiled.stdout + compiled.stderr
+    stub = next((plain / "src").rglob("EdocLegacyPortType.java")).read_text("utf-8")
+    assert "updateTraces(vn.e_doc.www.Schema.Signature signature," in stub
