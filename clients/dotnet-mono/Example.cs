@@ -7,6 +7,7 @@
 // generated code. PasswordDigest = Base64(SHA-1(nonce + created + secret)), a fresh nonce and
 // Created per call. Faults arrive as SoapException: Code, Message ("code: sentence") and the
 // GatewayFault in Detail. Settings come from the environment (clients/README.md).
+// KIT_STEP=busy makes one call only, to show the fault of a gateway at its limit.
 
 using System;
 using System.IO;
@@ -137,6 +138,16 @@ public static class Example
         string receiverSecret = Environment.GetEnvironmentVariable("RECEIVER_SECRET");
         proxy.Url = Environment.GetEnvironmentVariable("GATEWAY_URL").TrimEnd('/') + "/soap/v1";
         proxy.Timeout = 60000;
+
+        if (Environment.GetEnvironmentVariable("KIT_STEP") == "busy")
+        {
+            // A gateway at its limit refuses every call at once with Server.Busy (soap:Server,
+            // or Receiver in SOAP 1.2; HTTP 500 with Retry-After): nothing was done, send it
+            // again later.
+            try { As(sender, senderSecret).Ping(new Ping()); }
+            catch (SoapException fault) { ShowFault("busy", fault); }
+            return 0;
+        }
 
         SendDocument send = new SendDocument();
         send.package = File.ReadAllBytes(Environment.GetEnvironmentVariable("PACKAGE_FILE"));

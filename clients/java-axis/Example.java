@@ -5,6 +5,7 @@
 // WS-Security of its own, so the UsernameToken PasswordDigest header is written here:
 // Base64(SHA-1(nonce + created + secret)), a fresh nonce and Created for every call.
 // Settings come from the environment (clients/README.md); Axis 1.4 speaks SOAP 1.1.
+// KIT_STEP=busy makes one call only, to show the fault of a gateway at its limit.
 
 import java.net.URL;
 import java.nio.charset.StandardCharsets;
@@ -98,6 +99,17 @@ public class Example {
             System.getenv("SENDER_SECRET"));
         Agency receiver = new Agency(endpoint, System.getenv("RECEIVER_CODE"),
             System.getenv("RECEIVER_SECRET"));
+
+        if ("busy".equals(System.getenv("KIT_STEP"))) {
+            // A gateway at its limit refuses every call at once with Server.Busy (soap:Server,
+            // HTTP 500 with Retry-After): nothing was done, send it again later.
+            try {
+                sender.sign().ping(new StringHolder(), new CalendarHolder(), new StringHolder());
+            } catch (GatewayFault fault) {
+                showFault("busy", fault);
+            }
+            return;
+        }
 
         byte[] document = Files.readAllBytes(Paths.get(System.getenv("PACKAGE_FILE")));
         Receipt receipt = sender.sign().sendDocument(document);

@@ -2,6 +2,7 @@
 //
 // Settings come from the environment (clients/README.md). node-soap builds the WS-Security
 // UsernameToken PasswordDigest by itself (WSSecurity with passwordType "PasswordDigest").
+// KIT_STEP=busy makes one call only, to show the fault of a gateway at its limit.
 "use strict";
 
 const fs = require("fs");
@@ -44,6 +45,13 @@ function list(value) {
 async function main() {
   const sender = await agency(env.SENDER_CODE, env.SENDER_SECRET);
   const receiver = await agency(env.RECEIVER_CODE, env.RECEIVER_SECRET);
+
+  if (env.KIT_STEP === "busy") {
+    // A gateway at its limit refuses every call at once with Server.Busy (soap:Server, or
+    // Receiver in SOAP 1.2; HTTP 500 with Retry-After): nothing was done, send it again later.
+    await sender("Ping", {}).catch((error) => showFault("busy", error));
+    return;
+  }
 
   const package64 = fs.readFileSync(env.PACKAGE_FILE).toString("base64");
   const { receipt } = await sender("SendDocument", { package: package64 });

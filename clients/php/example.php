@@ -4,7 +4,8 @@
 // Settings come from the environment (clients/README.md). SoapClient has no WS-Security, so
 // the UsernameToken header is written here: PasswordDigest = Base64(SHA-1(nonce + created +
 // secret)), a fresh nonce and Created for every call. SoapClient encodes and decodes
-// xs:base64Binary itself: pass and receive raw bytes.
+// xs:base64Binary itself: pass and receive raw bytes. KIT_STEP=busy makes one call only, to
+// show the fault of a gateway at its limit.
 
 const WSSE = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd';
 const WSU = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd';
@@ -65,6 +66,17 @@ function as_list($value): array
 
 $sender = agency(getenv('SENDER_CODE'), getenv('SENDER_SECRET'));
 $receiver = agency(getenv('RECEIVER_CODE'), getenv('RECEIVER_SECRET'));
+
+if (getenv('KIT_STEP') === 'busy') {
+    // A gateway at its limit refuses every call at once with Server.Busy (soap:Server, or
+    // Receiver in SOAP 1.2; HTTP 500 with Retry-After): nothing was done, send it again later.
+    try {
+        $sender('Ping', []);
+    } catch (SoapFault $fault) {
+        show_fault('busy', $fault);
+    }
+    exit(0);
+}
 
 $receipt = $sender('SendDocument', ['package' => file_get_contents(getenv('PACKAGE_FILE'))])->receipt;
 echo "sent {$receipt->packageId} duplicate=" . ($receipt->duplicate ? 'true' : 'false') . "\n";

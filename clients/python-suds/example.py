@@ -3,7 +3,8 @@
 suds sends only PasswordText by itself, so the PasswordDigest is written here, as the
 UsernameToken profile says: Base64(SHA-1(nonce + created + secret)), with a fresh nonce and
 Created for every call (the gateway refuses a nonce it has seen). Settings come from the
-environment (clients/README.md). suds speaks SOAP 1.1 only.
+environment (clients/README.md). suds speaks SOAP 1.1 only. KIT_STEP=busy makes one call
+only, to show the fault of a gateway at its limit.
 """
 
 from __future__ import annotations
@@ -52,6 +53,15 @@ def show_fault(path: str, error: WebFault) -> None:
 
 sender = Agency(os.environ["SENDER_CODE"], os.environ["SENDER_SECRET"])
 receiver = Agency(os.environ["RECEIVER_CODE"], os.environ["RECEIVER_SECRET"])
+
+if os.environ.get("KIT_STEP") == "busy":
+    # A gateway at its limit refuses every call at once with Server.Busy (soap:Server, HTTP 500
+    # with Retry-After): nothing was done, send it again later.
+    try:
+        sender.call("Ping")
+    except WebFault as error:
+        show_fault("busy", error)
+    raise SystemExit(0)
 
 with open(os.environ["PACKAGE_FILE"], "rb") as file:
     receipt = sender.call("SendDocument", base64.b64encode(file.read()).decode())

@@ -3,21 +3,29 @@
 Each example reads the same environment (clients/README.md), runs the same conversation (send,
 pull, fetch, confirm, traces, then three faults) and prints one line per step. The test starts
 the whole gateway (every face, as ``serve`` mounts them) on an ephemeral port, gives each run a
-fresh document, and compares every printed line with what the gateway must have answered. A
-toolkit that is not installed skips its example locally and fails it on CI (``.ci/run``
-installs them all).
+fresh document, and compares every printed line with what the gateway must have answered. With
+``KIT_STEP=busy`` each example makes one call to a gateway whose in-flight slots the test holds,
+and prints the ``Server.Busy`` fault as its toolkit read it. A toolkit that is not installed
+skips its example locally and fails it on CI (``.ci/run`` installs them all).
 """
 
 from __future__ import annotations
 
+import fcntl
+import http.client
+import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from lxml import etree
 
+from gateway.config import Settings
 from gateway.edxml.model import Code
 from gateway.edxml.writer import package_bytes
 from tests.fixtures import client_kit
@@ -26,6 +34,10 @@ from tests.fixtures.packages import build_document
 
 pytestmark = pytest.mark.client_kit
 live = client_kit.live
+SOAP_ENV = {
+    "1.1": "http://schemas.xmlsoap.org/soap/envelope/",
+    "1.2": "http://www.w3.org/2003/05/soap-envelope",
+}
 
 STACKS = [
     Stack("zeep", (), (sys.executable, "example.py"), "python-zeep"),
@@ -92,6 +104,71 @@ def _check_conversation(lines: list[str], live: LiveGateway, version: str, conte
         head, _, sentence = line.partition(" | ")
         assert head == f"fault {path} {code} {side}", context
         assert sentence.startswith(f"{code}: ") and len(sentence) > len(code) + 10, context
+
+
+@contextmanager
+def _every_slot_held(settings: Settings) -> Iterator[None]:
+    """Hold all of the node's in-flight slots, as requests running in other worker processes
+    would: each slot file locked with ``flock``, as ``SlotPool`` locks it. The lock waits for a
+    request still finishing (its slot is freed once its answer is sent), never for a clock."""
+    directory = settings.data_dir / "run" / "inflight"
+    directory.mkdir(parents=True, exist_ok=True)
+    fds = [
+        os.open(directory / f"slot-{n:04d}", os.O_RDWR | os.O_CREAT, 0o600)
+        for n in range(settings.max_in_flight)
+    ]
+    try:
+        for fd in fds:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        for fd in fds:
+            os.close(fd)  # closing the descriptor drops its lock
+
+
+def _busy_on_the_wire(live: LiveGateway, version: str) -> str:
+    """POST a Ping as any client would: the gateway's busy answer must be a SOAP fault of the
+    request's version (HTTP 500, Retry-After); its fault text, which each stack must show."""
+    env = SOAP_ENV[version]
+    media = "text/xml" if version == "1.1" else "application/soap+xml"
+    ping = f"<s:Envelope xmlns:s='{env}'><s:Body><Ping xmlns='urn:edoc-gateway:soap:v1'/>"
+    connection = http.client.HTTPConnection(live.url.removeprefix("http://"), timeout=60)
+    try:
+        connection.request(
+            "POST", "/soap/v1", ping + "</s:Body></s:Envelope>", {"Content-Type": media}
+        )
+        answer = connection.getresponse()
+        body = answer.read()
+    finally:
+        connection.close()
+    assert answer.status == 500, (answer.status, body)
+    assert answer.getheader("Retry-After") == str(live.settings.busy_retry_after_seconds)
+    fault = etree.fromstring(body).find(f"{{{env}}}Body/{{{env}}}Fault")
+    assert fault is not None, body
+    if version == "1.1":
+        assert fault.findtext("faultcode") == "soap:Server", body
+        text = fault.findtext("faultstring")
+    else:
+        assert fault.findtext(f"{{{env}}}Code/{{{env}}}Value") == "soap:Receiver", body
+        text = fault.findtext(f"{{{env}}}Reason/{{{env}}}Text")
+    assert text and text.startswith("Server.Busy: "), body
+    return text
+
+
+@pytest.mark.parametrize(("stack", "version"), _cases())
+def test_example_reads_the_busy_fault(
+    live: LiveGateway, tmp_path: Path, stack: Stack, version: str
+) -> None:
+    """Every slot of the node held: the example's one call (``KIT_STEP=busy``) is refused with
+    ``Server.Busy``, and the stack must read it as a fault: the standard code, the gateway's
+    code from the ``GatewayFault`` detail and the fault text, exactly as sent."""
+    require(stack)
+    env = {**live.environment(tmp_path), "SOAP_VERSION": version, "KIT_STEP": "busy"}
+    side = "Server" if version == "1.1" else "Receiver"
+    with _every_slot_held(live.settings):
+        text = _busy_on_the_wire(live, version)
+        lines, context = client_kit.run_example(stack, env)
+    assert lines == [f"fault busy Server.Busy {side} | {text}"], context
 
 
 def test_every_stack_is_listed_in_the_kit_readme() -> None:
@@ -163,22 +240,51 @@ def test_mono_imports_the_legacy_wsi_wsdl_without_options(
     )
 
 
-def test_axis_imports_the_legacy_wsdl_without_options(live: LiveGateway, tmp_path: Path) -> None:
-    """Apache Axis 1.4's WSDL2Java on ``?wsdl`` (no -N mappings) gives stubs that compile."""
+def _axis_stubs(tmp_path: Path, wsdl: str, *options: str) -> list[str]:
+    """WSDL2Java's sources for ``wsdl`` (run with ``options``), under ``tmp_path/src``."""
     require(Stack("axis-1.4", ("java", "javac"), (), "java-axis"))
-    _run(
-        [
-            "java",
-            "-cp",
-            AXIS_JARS,
-            "org.apache.axis.wsdl.WSDL2Java",
-            "-o",
-            "src",
-            f"{live.url}/legacy/edoc?wsdl",
-        ],
-        tmp_path,
-    )
+    command = ["java", "-cp", AXIS_JARS, "org.apache.axis.wsdl.WSDL2Java", *options]
+    _run([*command, "-o", "src", wsdl], tmp_path)
     sources = [str(p) for p in (tmp_path / "src").rglob("*.java")]
     assert any(p.endswith("EdocLegacySoap11Stub.java") for p in sources)
     (tmp_path / "classes").mkdir()
-    _run(["javac", "-nowarn", "-cp", AXIS_JARS, "-d", "classes", *sources], tmp_path)
+    return sources
+
+
+def _javac(tmp_path: Path, sources: list[str]) -> subprocess.CompletedProcess[str]:
+    command = ["javac", "-nowarn", "-encoding", "UTF-8", "-cp", AXIS_JARS, "-d", "classes"]
+    return subprocess.run(
+        [*command, *sources], cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+def test_axis_imports_the_legacy_wsdl_without_options(live: LiveGateway, tmp_path: Path) -> None:
+    """Apache Axis 1.4's WSDL2Java on ``?wsdl`` (no -N mappings) gives stubs that compile."""
+    compiled = _javac(tmp_path, _axis_stubs(tmp_path, f"{live.url}/legacy/edoc?wsdl"))
+    assert compiled.returncode == 0, compiled.stdout + compiled.stderr
+
+
+def test_axis_compiles_the_legacy_wsi_wsdl_only_with_no_wrapped(
+    live: LiveGateway, tmp_path: Path
+) -> None:
+    """Measured, so that the docs say it: WSDL2Java on ``?wsdl=wsi`` without options generates
+    stubs javac refuses. Its wrapped style (the default) takes header blocks for wrappers (it
+    unwraps UpdateTraces' ``Signature`` header into ``updateTraces(SignatureKeyInfo keyInfo, ...)``)
+    and never writes the classes of ``MessageHeader``, ``TraceHeaderList`` and ``Signature`` (nor
+    the holders of the first two), which SendDocument and GetDocument still name. With ``-W``
+    (``--noWrapped``) they compile. Should Axis ever compile them without options, this fails
+    and the docs must change."""
+    wsi = f"{live.url}/legacy/edoc?wsdl=wsi"
+    refused = _javac(tmp_path, _axis_stubs(tmp_path, wsi))
+    assert refused.returncode != 0, "the stubs compile now: update clients/README.md"
+    wrapped = next((tmp_path / "src").rglob("EdocLegacyPortType.java")).read_text("utf-8")
+    assert "updateTraces(vn.e_doc.www.Schema.SignatureKeyInfo keyInfo," in wrapped
+    missing = set(re.findall(r"symbol: +class (\w+)", refused.stdout + refused.stderr))
+    header_blocks = {"MessageHeader", "TraceHeaderList", "Signature"}
+    assert missing == header_blocks | {"MessageHeaderHolder", "TraceHeaderListHolder"}, missing
+    plain = tmp_path / "no-wrapped"
+    plain.mkdir()
+    compiled = _javac(plain, _axis_stubs(plain, wsi, "-W"))
+    assert compiled.returncode == 0, compiled.stdout + compiled.stderr
+    stub = next((plain / "src").rglob("EdocLegacyPortType.java")).read_text("utf-8")
+    assert "updateTraces(vn.e_doc.www.Schema.Signature signature," in stub
