@@ -7,7 +7,10 @@ WS-Security digest each, one connection per call):
 1. unloaded: one client, ``--calls`` calls in a row: accepted p50/p99;
 2. saturated: ``--clients`` concurrent clients calling without pause for ``--seconds``: how many
    calls were accepted and refused (``Server.Busy``), the accepted p99 against the unloaded one
-   (target within 2x), and how fast a refusal comes back (target <= 50 ms).
+   (target within 2x), and how fast a refusal comes back (target <= 50 ms);
+3. refusal cost: with every slot held by this script (as requests in flight elsewhere on the
+   node would hold them), ``--refusals`` refused calls in a row, and the server's CPU time per
+   refusal (user + system of the workers, from /proc: a figure the machine's load hardly moves).
 
 The clients share the cores with the server, so latencies include the load generator's own
 scheduling: a floor, not a ceiling. The saturating clients run in ``--client-processes``
@@ -35,6 +38,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _frontdoor import call, gateway, percentile
+from bench_accept import _cpu_seconds
 
 
 def _saturate(
@@ -87,6 +91,7 @@ def one_run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             outcomes.extend(results.get(timeout=args.seconds + 120))
         for worker in workers:
             worker.join(30)
+        refusal_cpu_ms = _refusal_cost(gw, workdir / "data", args)
     accepted = [s for o, s in outcomes if o == "ok"]
     busy = [s for o, s in outcomes if o == "busy"]
 
@@ -103,7 +108,31 @@ def one_run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "accepted_p99_ms": ms(accepted, 0.99),
         "busy_p50_ms": ms(busy, 0.5),
         "busy_p99_ms": ms(busy, 0.99),
+        "refusal_cpu_ms": refusal_cpu_ms,
     }
+
+
+def _refusal_cost(gw: Any, data_dir: Path, args: argparse.Namespace) -> float:
+    """Server CPU milliseconds per refused call, every slot held by this process."""
+    from gateway.web.admission import SlotPool
+
+    code, secret = gw.agency
+    pool = SlotPool(data_dir / "run" / "inflight", args.in_flight)
+    held = [pool.acquire() for _ in range(args.in_flight)]
+    assert None not in held, "a slot was still taken after the saturated phase"
+    children = Path(f"/proc/{gw.process.pid}/task/{gw.process.pid}/children")
+    workers = [int(p) for p in children.read_text().split()]
+    try:
+        before = _cpu_seconds(workers)
+        for _ in range(args.refusals):
+            outcome, _seconds = call(gw.port, code, secret, 10.0)
+            assert outcome == "busy", outcome
+        # /proc counts in clock ticks (10 ms): thousands of calls make the figure exact enough
+        return round(1000 * (_cpu_seconds(workers) - before) / args.refusals, 3)
+    finally:
+        for slot in held:
+            if slot is not None:
+                pool.release(slot)
 
 
 def main() -> None:
@@ -113,6 +142,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--in-flight", type=int, default=4)
+    parser.add_argument("--refusals", type=int, default=3000)
     parser.add_argument(
         "--client-processes", type=int, default=8,
         help="processes the saturating clients are spread over (1: all threads in one)",
@@ -120,7 +150,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     if args.quick:
-        args.runs, args.clients, args.seconds, args.calls = 1, 8, 3.0, 10
+        args.runs, args.clients, args.seconds, args.calls, args.refusals = 1, 8, 3.0, 10, 50
     runs = []
     for _ in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="bench-overload-") as tmp:
