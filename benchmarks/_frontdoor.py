@@ -52,8 +52,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def gateway(data_dir: Path, *, sync: bool = False, **settings: Any) -> Iterator[Gateway]:
-    """A demo gateway on a free port with ``settings`` as ``GATEWAY_*`` variables."""
+def gateway(
+    data_dir: Path, *, sync: bool = False, cpus: set[int] | None = None, **settings: Any
+) -> Iterator[Gateway]:
+    """A demo gateway on a free port with ``settings`` as ``GATEWAY_*`` variables, its
+    processes kept on ``cpus`` when given."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GATEWAY_DATA_DIR": str(data_dir)}
     env.update({f"GATEWAY_{k.upper()}": str(v) for k, v in settings.items()})
@@ -64,7 +67,12 @@ def gateway(data_dir: Path, *, sync: bool = False, **settings: Any) -> Iterator[
         command = [sys.executable, "-m", "gateway.cli", "serve", "--demo", "--port", str(port)]
     log = (data_dir.parent / f"server-{port}.log").open("w+b")
     process = subprocess.Popen(
-        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        command,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
     )
     try:
         deadline = time.monotonic() + 60

@@ -13,7 +13,9 @@ WS-Security digest each, one connection per call):
    refusal (user + system of the workers, from /proc: a figure the machine's load hardly moves).
 
 The clients share the cores with the server, so latencies include the load generator's own
-scheduling: a floor, not a ceiling. The saturating clients run in ``--client-processes``
+scheduling: a floor, not a ceiling. ``--pin`` keeps the server on the first CPU and every
+client on the second, as if the clients were another host's (on a 2-core machine: a 1-core
+server). The saturating clients run in ``--client-processes``
 processes, so that one interpreter's GIL does not queue them. ``--runs`` repeats it; medians
 are kept.
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import statistics
 import sys
 import tempfile
@@ -42,11 +45,19 @@ from bench_accept import _cpu_seconds
 
 
 def _saturate(
-    port: int, code: str, secret: str, threads: int, seconds: float, results: Any
+    port: int,
+    code: str,
+    secret: str,
+    threads: int,
+    seconds: float,
+    results: Any,
+    cpus: set[int] | None,
 ) -> None:
     """One client process: ``threads`` clients calling without pause for ``seconds``. Clients
     are spread over processes so that their own GIL does not queue them (64 threads in one
     interpreter measured the client's scheduling as much as the server's answer)."""
+    if cpus:
+        os.sched_setaffinity(0, cpus)
     stop = time.monotonic() + seconds
     outcomes: list[tuple[str, float]] = []
     lock = threading.Lock()
@@ -66,7 +77,12 @@ def _saturate(
 
 
 def one_run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    with gateway(workdir / "data", workers=2, max_in_flight=args.in_flight) as gw:
+    server_cpus, client_cpus = ({0}, {1}) if args.pin else (None, None)
+    if client_cpus:
+        os.sched_setaffinity(0, client_cpus)
+    with gateway(
+        workdir / "data", cpus=server_cpus, workers=2, max_in_flight=args.in_flight
+    ) as gw:
         code, secret = gw.agency
         unloaded = []
         for _ in range(args.calls):
@@ -80,7 +96,8 @@ def one_run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         results: Any = context.Queue()
         workers = [
             context.Process(
-                target=_saturate, args=(gw.port, code, secret, threads, args.seconds, results)
+                target=_saturate,
+                args=(gw.port, code, secret, threads, args.seconds, results, client_cpus),
             )
             for threads in shares
         ]
@@ -146,6 +163,9 @@ def main() -> None:
     parser.add_argument(
         "--client-processes", type=int, default=8,
         help="processes the saturating clients are spread over (1: all threads in one)",
+    )
+    parser.add_argument(
+        "--pin", action="store_true", help="server on CPU 0, clients on CPU 1 (needs 2 CPUs)"
     )
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
