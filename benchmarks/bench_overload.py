@@ -5,7 +5,9 @@ requests in flight per node), then measures authenticated GetAgencies calls (a f
 WS-Security digest each, one connection per call):
 
 1. unloaded: one client, ``--calls`` calls in a row: accepted p50/p99;
-2. saturated: ``--clients`` concurrent clients calling without pause for ``--seconds``: how many
+2. saturated: ``--clients`` concurrent clients calling without pause for ``--seconds`` (or,
+   with ``--rate``, paced to offer that many calls a second in all: the node's bound saturated
+   without the clients' flood also taking every CPU cycle): how many
    calls were accepted and refused (``Server.Busy``), the accepted p99 against the unloaded one
    (target within 2x), and how fast a refusal comes back (target <= 50 ms);
 3. refusal cost: with every slot held by this script (as requests in flight elsewhere on the
@@ -52,23 +54,32 @@ def _saturate(
     seconds: float,
     results: Any,
     cpus: set[int] | None,
+    interval: float,
 ) -> None:
-    """One client process: ``threads`` clients calling without pause for ``seconds``. Clients
-    are spread over processes so that their own GIL does not queue them (64 threads in one
-    interpreter measured the client's scheduling as much as the server's answer)."""
+    """One client process: ``threads`` clients calling for ``seconds``, each without pause
+    (``interval`` 0) or starting a call every ``interval`` seconds. Clients are spread over
+    processes so that their own GIL does not queue them (64 threads in one interpreter
+    measured the client's scheduling as much as the server's answer)."""
     if cpus:
         os.sched_setaffinity(0, cpus)
-    stop = time.monotonic() + seconds
+    began = time.monotonic()
+    stop = began + seconds
     outcomes: list[tuple[str, float]] = []
     lock = threading.Lock()
 
-    def client() -> None:
+    def client(offset: float) -> None:
+        due = began + offset
         while time.monotonic() < stop:
+            if interval:
+                time.sleep(max(0.0, due - time.monotonic()))
+                due = max(due + interval, time.monotonic())  # a late call is not made up for
             result = call(port, code, secret, 10.0)
             with lock:
                 outcomes.append(result)
 
-    pool = [threading.Thread(target=client) for _ in range(threads)]
+    pool = [
+        threading.Thread(target=client, args=(interval * n / threads,)) for n in range(threads)
+    ]
     for thread in pool:
         thread.start()
     for thread in pool:
@@ -92,12 +103,15 @@ def one_run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         processes = max(1, min(args.client_processes, args.clients))
         per, extra = divmod(args.clients, processes)
         shares = [per + (n < extra) for n in range(processes)]
+        interval = args.clients / args.rate if args.rate else 0.0  # per client
         context = multiprocessing.get_context("fork")
         results: Any = context.Queue()
         workers = [
             context.Process(
                 target=_saturate,
-                args=(gw.port, code, secret, threads, args.seconds, results, client_cpus),
+                args=(
+                    gw.port, code, secret, threads, args.seconds, results, client_cpus, interval
+                ),
             )
             for threads in shares
         ]
@@ -163,6 +177,12 @@ def main() -> None:
     parser.add_argument(
         "--client-processes", type=int, default=8,
         help="processes the saturating clients are spread over (1: all threads in one)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="calls per second offered by all clients together (0: each calls without pause)",
     )
     parser.add_argument(
         "--pin", action="store_true", help="server on CPU 0, clients on CPU 1 (needs 2 CPUs)"

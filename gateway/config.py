@@ -123,8 +123,11 @@ class Settings:
     file per slot under ``<data_dir>/run/inflight``); one more is refused at once with
     ``Server.Busy``: a SOAP fault (HTTP 500, what SOAP clients parse), the legacy dialect's
     fault, HTTP 503 with ``Retry-After`` on the REST face and plain HTTP. WSDL and other GETs
-    are not counted. Each worker process also runs at most ``server_threads`` less one, so it
-    always has a thread free to refuse at once rather than queue."""
+    are not counted, nor the console, probes and metrics. The refusal is decided and answered
+    by the worker's event loop, never queued for a thread. Each worker process also runs at
+    most ``server_threads`` less one, keeping a thread for GETs. Latency under overload is best
+    with about one or two per core (BENCHMARKS.md); requests that wait on I/O (PostgreSQL,
+    large bodies) justify more."""
     agency_rate_per_minute: int = field(default=0, metadata={"min": 0})
     """Requests one agency may make per minute (a token bucket in each worker process, so a
     node allows up to ``workers`` times this); past it ``Server.Busy``. 0: no limit."""

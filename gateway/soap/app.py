@@ -23,6 +23,7 @@ from urllib.parse import parse_qs
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from spyne import Fault
+from spyne import const as spyne_const
 from spyne.server.wsgi import WsgiApplication
 
 from gateway import logs
@@ -283,6 +284,11 @@ def make_app(
     authenticated, body spooled to disk); without one they go to spyne like the rest.
     ``large_response_handler`` may stream the answer to a small request whose reply is large.
     """
+    # spyne runs a full gc.collect() in the request that closes its context, once a second per
+    # process: 30-50 ms for that request and every other thread of the worker (the GIL is
+    # held), the whole tail of an unloaded node's latency. CPython's own collector remains;
+    # the gateway closes its files itself.
+    spyne_const.MIN_GC_INTERVAL = float("inf")
     for name in _SPYNE_FAULT_LOGGERS:
         spyne_logger = logging.getLogger(name)
         if _DROP_FAULTS not in spyne_logger.filters:

@@ -200,6 +200,11 @@ class Admission:
         except BaseException:
             self.gate.slots.release(slot)
             raise
+        if isinstance(result, list | tuple):
+            # The answer is whole: its work is done. Released before a byte of it is sent, so
+            # a client calling again as soon as it has its answer never meets its own slot.
+            self.gate.slots.release(slot)
+            return result
         return _Releasing(result, lambda: self.gate.slots.release(slot))
 
 
