@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import re
 import sqlite3
 import threading
@@ -25,11 +24,6 @@ from typing import Any, Literal, Protocol
 from gateway import instruments
 from gateway.audit.chain import AuditRecord, next_record
 from gateway.errors import StorageError
-
-try:
-    import fcntl
-except ImportError:  # not POSIX: writers wait in SQLite's own busy handler
-    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 Row = Mapping[str, Any]
@@ -70,30 +64,12 @@ class Dialect(Protocol):
 
 
 class SqliteDialect:
-    """SQLite in WAL mode with full fsync; writers serialise on ``BEGIN IMMEDIATE``, queued
-    first on a lock file (``<database>.writer``) so that a waiting writer is woken the moment
-    the lock is free. Left to itself, SQLite's busy handler polls with growing sleeps (1, 2, 5,
-    10 ... 100 ms): under concurrent writers a request lost tens of milliseconds asleep while
-    the lock sat free."""
+    """SQLite in WAL mode with full fsync; writers serialise on ``BEGIN IMMEDIATE``."""
 
     name = "sqlite"
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._writer = threading.local()
-
-    def _writer_lock(self) -> int | None:
-        """This thread's descriptor of the writers' lock file (opened again after a fork: a
-        lock taken through an inherited descriptor would be the parent's too)."""
-        if fcntl is None:
-            return None
-        held = getattr(self._writer, "fd", None)
-        if held is not None and self._writer.pid == os.getpid():
-            return int(held)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(f"{self.path}.writer", os.O_RDWR | os.O_CREAT, 0o600)
-        self._writer.fd, self._writer.pid = fd, os.getpid()
-        return fd
 
     def connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -114,28 +90,21 @@ class SqliteDialect:
         With WAL, ``synchronous=NORMAL`` keeps the database consistent; the commit becomes
         durable with the next FULL commit's fsync, which covers the whole WAL.
         """
-        lock = None if mode == "read" else self._writer_lock()
-        if lock is not None:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # the kernel wakes the next writer at unlock
+        cursor = connection.cursor()
+        if mode == "cache":
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("BEGIN" if mode == "read" else "BEGIN IMMEDIATE")
         try:
-            cursor = connection.cursor()
-            if mode == "cache":
-                cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("BEGIN" if mode == "read" else "BEGIN IMMEDIATE")
-            try:
-                yield cursor
-            except BaseException:
-                connection.rollback()
-                raise
-            else:
-                cursor.execute("COMMIT")
-            finally:
-                if mode == "cache":
-                    cursor.execute("PRAGMA synchronous=FULL")
-                cursor.close()
+            yield cursor
+        except BaseException:
+            connection.rollback()
+            raise
+        else:
+            cursor.execute("COMMIT")
         finally:
-            if lock is not None:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+            if mode == "cache":
+                cursor.execute("PRAGMA synchronous=FULL")
+            cursor.close()
 
     def is_unique_violation(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
