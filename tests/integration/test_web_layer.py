@@ -25,7 +25,8 @@ from gateway.config import Settings
 from gateway.exchange import Exchange
 from gateway.server import build_app
 from gateway.vxp import headers as vxp_headers
-from gateway.web.admission import SlotPool, TokenBuckets
+from gateway.web.admission import SlotPool, TokenBuckets, gate_of
+from tests.fixtures.loop_server import serving
 
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
@@ -311,6 +312,19 @@ def _post(port: int, path: str, body: bytes, headers: dict[str, str]) -> Any:
 def test_a_node_at_its_limit_refuses_at_once_in_every_dialect(
     settings: Settings, port: int
 ) -> None:
+    _refused_in_every_dialect(settings, port)
+
+
+def test_the_production_server_refuses_in_every_dialect_from_its_loop(settings: Settings) -> None:
+    """The same under the server each gunicorn worker runs, which decides admission in its
+    event loop and has the face answer the refusal there."""
+    app = build_app(settings)
+    assert gate_of(app) is not None, "the server would not find the gate to decide with"
+    with serving(app, settings) as port:
+        _refused_in_every_dialect(settings, port)
+
+
+def _refused_in_every_dialect(settings: Settings, port: int) -> None:
     # max_in_flight is 64 here: another "worker process" (another lock-file holder) takes
     # every slot, as requests in flight elsewhere on the node would.
     elsewhere = SlotPool(settings.data_dir / "run" / "inflight", settings.max_in_flight)
