@@ -17,4 +17,6 @@ wsimport -quiet -extension -Xnocompile -b "$here/bindings.xml" -s "$work/src" \
 find "$work/src" -name '*.java' > "$work/sources"
 javac -nowarn -encoding UTF-8 -cp "$cp" -d "$work/classes" \
   "$here/Example.java" "$here/UsernameTokenHandler.java" @"$work/sources" >&2
-java -cp "$cp:$work/classes" Example
+# The property only silences SAAJ's warning about the older name it finds in saaj-impl.jar.
+java -Djavax.xml.soap.SAAJMetaFactory=com.sun.xml.messaging.saaj.soap.SAAJMetaFactoryImpl \
+  -cp "$cp:$work/classes" Example
