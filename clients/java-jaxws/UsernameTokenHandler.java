@@ -1,16 +1,11 @@
 // The WS-Security UsernameToken for the JAX-WS RI, which has none of its own: a SOAPHandler that
-// writes wsse:Security into every outgoing message, with PasswordDigest =
-// Base64(SHA-1(nonce + Created + secret)), a fresh 16-byte nonce and Created (UTC, whole
-// seconds) for each call. It also keeps the standard code of the last fault it saw
-// (Client/Server in SOAP 1.1, Sender/Receiver in 1.2): the generated GatewayFault_Exception
-// carries only the fault string and the GatewayFault detail.
+// writes wsse:Security into every outgoing message, the token (PasswordDigest =
+// Base64(SHA-1(nonce + Created + secret)), a fresh 16-byte nonce and Created for each call)
+// written by ../java-common/UsernameToken.java, as in the Axis example. It also keeps the
+// standard code of the last fault it saw (Client/Server in SOAP 1.1, Sender/Receiver in 1.2): the
+// generated GatewayFault_Exception carries only the fault string and the GatewayFault detail.
 
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.SecureRandom;
-import java.time.Instant;
-import java.time.temporal.ChronoUnit;
-import java.util.Base64;
+import java.security.GeneralSecurityException;
 import java.util.Collections;
 import java.util.Set;
 import javax.xml.namespace.QName;
@@ -25,14 +20,6 @@ import javax.xml.ws.handler.soap.SOAPHandler;
 import javax.xml.ws.handler.soap.SOAPMessageContext;
 
 public final class UsernameTokenHandler implements SOAPHandler<SOAPMessageContext> {
-    static final String WSSE =
-        "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd";
-    static final String WSU =
-        "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd";
-    static final String PROFILE =
-        "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0";
-    static final SecureRandom RANDOM = new SecureRandom();
-
     private final String username;
     private final String secret;
     private volatile String lastFaultCode = "";
@@ -53,31 +40,15 @@ public final class UsernameTokenHandler implements SOAPHandler<SOAPMessageContex
             return true;
         }
         try {
-            byte[] nonce = new byte[16];
-            RANDOM.nextBytes(nonce);
-            String created = Instant.now().truncatedTo(ChronoUnit.SECONDS).toString();
-            MessageDigest sha1 = MessageDigest.getInstance("SHA-1");
-            sha1.update(nonce);
-            sha1.update(created.getBytes(StandardCharsets.UTF_8));
-            sha1.update(secret.getBytes(StandardCharsets.UTF_8));
-            String digest = Base64.getEncoder().encodeToString(sha1.digest());
-
             SOAPEnvelope envelope = context.getMessage().getSOAPPart().getEnvelope();
             SOAPHeader header = envelope.getHeader();
             if (header == null) {
                 header = envelope.addHeader();
             }
-            SOAPElement security = header.addChildElement("Security", "wsse", WSSE);
-            SOAPElement token = security.addChildElement("UsernameToken", "wsse", WSSE);
-            token.addChildElement("Username", "wsse", WSSE).addTextNode(username);
-            SOAPElement password = token.addChildElement("Password", "wsse", WSSE);
-            password.setAttribute("Type", PROFILE + "#PasswordDigest");
-            password.addTextNode(digest);
-            token.addChildElement("Nonce", "wsse", WSSE)
-                .addTextNode(Base64.getEncoder().encodeToString(nonce));
-            token.addChildElement("Created", "wsu", WSU).addTextNode(created);
+            SOAPElement security = header.addChildElement("Security", "wsse", UsernameToken.WSSE);
+            UsernameToken.write(security, username, secret);
             context.getMessage().saveChanges();
-        } catch (SOAPException | java.security.NoSuchAlgorithmException e) {
+        } catch (SOAPException | GeneralSecurityException e) {
             throw new WebServiceException(e);
         }
         return true;
