@@ -2,8 +2,9 @@
 //
 // run.sh generates the stubs (package v1.soap.edoc_gateway, Axis's name for the namespace
 // urn:edoc-gateway:soap:v1), compiles this file against them and runs it. Axis has no
-// WS-Security of its own, so the UsernameToken PasswordDigest header is written here:
-// Base64(SHA-1(nonce + created + secret)), a fresh nonce and Created for every call.
+// WS-Security of its own, so the UsernameToken PasswordDigest header is written here, by
+// ../java-common/UsernameToken.java: Base64(SHA-1(nonce + created + secret)), a fresh nonce and
+// Created for every call.
 // Settings come from the environment (clients/README.md); Axis 1.4 speaks SOAP 1.1.
 // KIT_STEP=busy makes one call only, to show the fault of a gateway at its limit.
 
@@ -11,17 +12,11 @@ import java.net.URL;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Paths;
-import java.security.MessageDigest;
-import java.security.SecureRandom;
-import java.time.Instant;
-import java.time.temporal.ChronoUnit;
 import java.util.Arrays;
-import java.util.Base64;
 import javax.xml.rpc.holders.ByteArrayHolder;
 import javax.xml.rpc.holders.CalendarHolder;
 import javax.xml.rpc.holders.LongHolder;
 import javax.xml.rpc.holders.StringHolder;
-import javax.xml.soap.SOAPElement;
 import org.apache.axis.message.SOAPHeaderElement;
 import v1.soap.edoc_gateway.ConfirmOutcome;
 import v1.soap.edoc_gateway.EdocGatewaySoap11Stub;
@@ -37,14 +32,6 @@ import v1.soap.edoc_gateway.holders.PackageSummaryHolder;
 import v1.soap.edoc_gateway.holders.PendingItemListHolder;
 
 public class Example {
-    static final String WSSE =
-        "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd";
-    static final String WSU =
-        "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd";
-    static final String PROFILE =
-        "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0";
-    static final SecureRandom RANDOM = new SecureRandom();
-
     /** A stub that signs every call in as one agency. */
     static final class Agency {
         final EdocGatewaySoap11Stub stub;
@@ -61,25 +48,9 @@ public class Example {
 
         /** Call before each operation: a new Security header (new nonce, new Created). */
         EdocGatewaySoap11Stub sign() throws Exception {
-            byte[] nonce = new byte[16];
-            RANDOM.nextBytes(nonce);
-            String created = Instant.now().truncatedTo(ChronoUnit.SECONDS).toString();
-            MessageDigest sha1 = MessageDigest.getInstance("SHA-1");
-            sha1.update(nonce);
-            sha1.update(created.getBytes(StandardCharsets.UTF_8));
-            sha1.update(secret.getBytes(StandardCharsets.UTF_8));
-            String digest = Base64.getEncoder().encodeToString(sha1.digest());
-
-            SOAPHeaderElement security = new SOAPHeaderElement(WSSE, "Security");
+            SOAPHeaderElement security = new SOAPHeaderElement(UsernameToken.WSSE, "Security");
             security.setPrefix("wsse");
-            SOAPElement token = security.addChildElement("UsernameToken", "wsse", WSSE);
-            token.addChildElement("Username", "wsse", WSSE).addTextNode(code);
-            SOAPElement password = token.addChildElement("Password", "wsse", WSSE);
-            password.setAttribute("Type", PROFILE + "#PasswordDigest");
-            password.addTextNode(digest);
-            token.addChildElement("Nonce", "wsse", WSSE)
-                .addTextNode(Base64.getEncoder().encodeToString(nonce));
-            token.addChildElement("Created", "wsu", WSU).addTextNode(created);
+            UsernameToken.write(security, code, secret);
             stub.clearHeaders();
             stub.setHeader(security);
             return stub;

@@ -11,5 +11,6 @@ cp="$jars/axis.jar:$jars/jaxrpc.jar:$jars/saaj.jar:$jars/commons-discovery.jar"
 cp="$cp:$jars/commons-logging.jar:$jars/wsdl4j.jar:$jars/javax.activation.jar:$jars/javax.mail.jar"
 java -cp "$cp" org.apache.axis.wsdl.WSDL2Java -o "$work/src" "${GATEWAY_URL%/}/soap/v1?wsdl11" >&2
 find "$work/src" -name '*.java' > "$work/sources"
-javac -nowarn -encoding UTF-8 -cp "$cp" -d "$work/classes" "$here/Example.java" @"$work/sources" >&2
+javac -nowarn -encoding UTF-8 -cp "$cp" -d "$work/classes" "$here/Example.java" \
+  "$here/../java-common/UsernameToken.java" @"$work/sources" >&2
 java -cp "$cp:$work/classes" Example

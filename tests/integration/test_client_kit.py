@@ -46,6 +46,7 @@ STACKS = [
     Stack("php-soapclient", ("php",), ("php", "example.php"), "php"),
     Stack("axis-1.4", ("java", "javac"), ("bash", "run.sh"), "java-axis", versions=("1.1",)),
     Stack("mono-wsdl", ("mono", "mcs", "wsdl"), ("bash", "run.sh"), "dotnet-mono"),
+    Stack("jaxws-ri", ("wsimport", "java", "javac"), ("bash", "run.sh"), "java-jaxws"),
 ]
 
 _counter = iter(range(100, 10_000))
