@@ -142,6 +142,23 @@ def _fts_words(words: str) -> str:
     return " ".join(f'"{t}"' for t in terms if t)
 
 
+def party_token(role: str, code: str) -> str:
+    """The search index's token for an agency in a package: ``s`` (sender) or ``r``
+    (recipient) and the hex of its code, as schema 14's triggers write it (one token, exact)."""
+    return role + code.encode("utf-8").hex()
+
+
+def _fts_match(query: SearchQuery) -> str:
+    """The FTS5 query of the words and, when asked, the sender and recipient: one MATCH
+    intersects their doclists (the words are looked for in the subject only)."""
+    match = f"subject : ({_fts_words(query.words)})"
+    if query.sender.strip():
+        match += f' AND parties : "{party_token("s", query.sender.strip())}"'
+    if query.recipient.strip():
+        match += f' AND parties : "{party_token("r", query.recipient.strip())}"'
+    return match
+
+
 _INDEX_COLUMNS = (
     "i.seq, i.package_id, i.kind, i.sender, i.document_id, i.code, i.subject, i.received_at, "
     "i.state"
@@ -292,38 +309,46 @@ class ConsoleTables:
         """Packages matching every filled field, newest first (in the order they were indexed,
         which is the order they were received), one page.
 
-        Subject words drive the query from the word index: on SQLite FTS5 hands the matches
-        out newest first and the other filters are checked on the way, so the first page comes
-        without sorting every match; on PostgreSQL a GIN lookup with a bound tells whether the
-        words are rare (then their matches are sorted) or common (then the newest rows are
-        walked and tested).
+        Subject words drive the query from the word index: on SQLite one FTS5 MATCH of the
+        words, the sender and the recipient (schema 14) hands the matches out newest first and
+        the other filters are checked on the way, so the first page comes without sorting every
+        match, and a common word with a selective agency costs the agency's rows, not the
+        word's; on PostgreSQL a GIN lookup with a bound tells whether the words are rare (then
+        their matches are sorted) or common (then the newest rows are walked and tested).
         """
-        where, params = self._filters(query)
         limit = max(1, min(query.limit, 500))
         words = query.words.strip()
-        order = "ORDER BY i.seq DESC LIMIT ?"
-        if words and self.engine == "postgres":
-            match = "i.subject_search @@ plainto_tsquery('simple', edoc_fold(?))"
-            rare = self._rare_words(words)
-            where.insert(0, match)
-            params.insert(0, words)
-            if rare:
-                order = "ORDER BY i.seq + 0 DESC LIMIT ?"  # sort the few matches, no walk
-            sql = f"SELECT {_INDEX_COLUMNS} FROM package_index i WHERE {' AND '.join(where)} "
-        elif words and _fts_words(words):
-            clause = "".join(f" AND {w}" for w in where)
-            sql = (
-                f"SELECT {_INDEX_COLUMNS} FROM package_subjects f CROSS JOIN package_index i "
-                f"WHERE package_subjects MATCH ? AND i.seq = f.rowid{clause} "
-            )
-            params.insert(0, _fts_words(words))
-            order = "ORDER BY f.rowid DESC LIMIT ?"
+        if words and self.engine != "postgres" and _fts_words(words):
+            sql, params = self._fts_search(query)
         else:
+            where, params = self._filters(query)
+            order = "ORDER BY i.seq DESC LIMIT ?"
+            if words and self.engine == "postgres":
+                where.insert(0, "i.subject_search @@ plainto_tsquery('simple', edoc_fold(?))")
+                params.insert(0, words)
+                if self._rare_words(words):
+                    order = "ORDER BY i.seq + 0 DESC LIMIT ?"  # sort the few matches, no walk
             clause = f"WHERE {' AND '.join(where)} " if where else ""
-            sql = f"SELECT {_INDEX_COLUMNS} FROM package_index i {clause}"
+            sql = f"SELECT {_INDEX_COLUMNS} FROM package_index i {clause}{order}"
         with self.store._tx("read") as q:
-            rows = _all(q, sql + order, (*params, limit))
+            rows = _all(q, sql, (*params, limit))
         return [_indexed(row) for row in rows]
+
+    def _fts_search(self, query: SearchQuery) -> tuple[str, list[Any]]:
+        """SQLite with subject words: the sender, the recipient and the page's bound go into
+        the MATCH (FTS5 skips through its doclists); the other filters are tested per row."""
+        rest = dataclasses.replace(query, sender="", recipient="", before=None)
+        where, params = self._filters(rest)
+        if query.before is not None:
+            where.append("f.rowid < ?")
+            params.append(query.before)
+        clause = "".join(f" AND {w}" for w in where)
+        sql = (
+            f"SELECT {_INDEX_COLUMNS} FROM package_subjects f CROSS JOIN package_index i "
+            f"WHERE package_subjects MATCH ? AND i.seq = f.rowid{clause} "
+            "ORDER BY f.rowid DESC LIMIT ?"
+        )
+        return sql, [_fts_match(query), *params]
 
     def _rare_words(self, words: str) -> bool:
         """Whether the words match fewer than ``_RARE`` packages (PostgreSQL)."""
