@@ -10,7 +10,7 @@ with random parameters drawn from the data, several rounds; p50 / p99 per kind a
 
 Run:  python benchmarks/bench_console_search.py [--packages 1000000] [--queries 200]
       [--engine sqlite|postgres|both] [--workdir DIR] [--dsn DSN] [--keep]
-      [--pg-schema NAME] [--reuse] [--kinds "sender,subject word + sender"]
+      [--pg-schema NAME] [--reuse] [--kinds "sender;subject word + sender"]
 PostgreSQL uses ``--dsn`` or GATEWAY_TEST_POSTGRES_DSN, in a schema of its own (dropped
 afterwards unless --keep, or named by --pg-schema). ``--reuse`` skips the fill when the store
 (``--workdir``'s SQLite file, the ``--pg-schema`` schema) already holds packages, so a million
@@ -289,9 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the filled databases")
     parser.add_argument("--pg-schema", default="", help="PostgreSQL schema to use (kept)")
     parser.add_argument("--reuse", action="store_true", help="skip the fill of a filled store")
-    parser.add_argument("--kinds", default="", help="comma-separated query kinds (default all)")
+    parser.add_argument("--kinds", default="", help="query kinds, separated by ; (default all)")
     args = parser.parse_args(argv)
-    only = frozenset(k.strip() for k in args.kinds.split(",") if k.strip())
+    only = frozenset(k.strip() for k in args.kinds.split(";") if k.strip())
     engines = ("sqlite", "postgres") if args.engine == "both" else (args.engine,)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-console-"))
     result: dict[str, Any] = {
