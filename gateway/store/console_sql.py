@@ -3,8 +3,9 @@ search, a package's timeline sources and the overview's counts.
 
 Kept apart from the exchange's store code: the console only reads what the exchange wrote,
 plus its own tables (``operators``, ``console_sessions``, ``console_sign_ins``; schema 11).
-The search index (``package_index``, ``package_recipients``, subject words) is filled by
-database triggers on every write path, so nothing here has to be called on intake. Rows are
+The search index (``package_index``, ``package_recipients``, subject words, and since schema
+14 each package's parties: its sender and recipients as index terms) is filled by database
+triggers on every write path, so nothing here has to be called on intake. Rows are
 read by column name.
 """
 
