@@ -3,8 +3,9 @@ search, a package's timeline sources and the overview's counts.
 
 Kept apart from the exchange's store code: the console only reads what the exchange wrote,
 plus its own tables (``operators``, ``console_sessions``, ``console_sign_ins``; schema 11).
-The search index (``package_index``, ``package_recipients``, subject words) is filled by
-database triggers on every write path, so nothing here has to be called on intake. Rows are
+The search index (``package_index``, ``package_recipients``, subject words, and since schema
+14 each package's parties: its sender and recipients as index terms) is filled by database
+triggers on every write path, so nothing here has to be called on intake. Rows are
 read by column name.
 """
 
@@ -142,6 +143,23 @@ def _fts_words(words: str) -> str:
     return " ".join(f'"{t}"' for t in terms if t)
 
 
+def party_token(role: str, code: str) -> str:
+    """The search index's token for an agency in a package: ``s`` (sender) or ``r``
+    (recipient) and the hex of its code, as schema 14's triggers write it (one token, exact)."""
+    return role + code.encode("utf-8").hex()
+
+
+def _fts_match(query: SearchQuery) -> str:
+    """The FTS5 query of the words and, when asked, the sender and recipient: one MATCH
+    intersects their doclists (the words are looked for in the subject only)."""
+    match = f"subject : ({_fts_words(query.words)})"
+    if query.sender.strip():
+        match += f' AND parties : "{party_token("s", query.sender.strip())}"'
+    if query.recipient.strip():
+        match += f' AND parties : "{party_token("r", query.recipient.strip())}"'
+    return match
+
+
 _INDEX_COLUMNS = (
     "i.seq, i.package_id, i.kind, i.sender, i.document_id, i.code, i.subject, i.received_at, "
     "i.state"
@@ -149,6 +167,9 @@ _INDEX_COLUMNS = (
 _RARE = 2000
 """Below this many matches, PostgreSQL sorts the matches of subject words; above, it walks
 the newest packages testing each (the first page then comes long before the last match)."""
+_COMMON = 10
+"""A match the planner estimates at ``_COMMON`` times ``_RARE`` rows or more is common
+without counting it (PostgreSQL)."""
 _OPERATOR_COLUMNS = "name, role, password_hash, enabled, created_at, updated_at"
 
 
@@ -292,47 +313,81 @@ class ConsoleTables:
         """Packages matching every filled field, newest first (in the order they were indexed,
         which is the order they were received), one page.
 
-        Subject words drive the query from the word index: on SQLite FTS5 hands the matches
-        out newest first and the other filters are checked on the way, so the first page comes
-        without sorting every match; on PostgreSQL a GIN lookup with a bound tells whether the
-        words are rare (then their matches are sorted) or common (then the newest rows are
-        walked and tested).
+        Subject words drive the query from the word index: on SQLite one FTS5 MATCH of the
+        words, the sender and the recipient (schema 14) hands the matches out newest first and
+        the other filters are checked on the way, so the first page comes without sorting every
+        match, and a common word with a selective agency costs the agency's rows, not the
+        word's; on PostgreSQL the words and the parties are one GIN scan (schema 14), and the
+        planner's estimate or a bounded count tells whether they are rare (then their matches
+        are sorted) or common (then the newest rows are walked and tested).
         """
-        where, params = self._filters(query)
         limit = max(1, min(query.limit, 500))
         words = query.words.strip()
-        order = "ORDER BY i.seq DESC LIMIT ?"
-        if words and self.engine == "postgres":
-            match = "i.subject_search @@ plainto_tsquery('simple', edoc_fold(?))"
-            rare = self._rare_words(words)
-            where.insert(0, match)
-            params.insert(0, words)
-            if rare:
-                order = "ORDER BY i.seq + 0 DESC LIMIT ?"  # sort the few matches, no walk
-            sql = f"SELECT {_INDEX_COLUMNS} FROM package_index i WHERE {' AND '.join(where)} "
-        elif words and _fts_words(words):
-            clause = "".join(f" AND {w}" for w in where)
-            sql = (
-                f"SELECT {_INDEX_COLUMNS} FROM package_subjects f CROSS JOIN package_index i "
-                f"WHERE package_subjects MATCH ? AND i.seq = f.rowid{clause} "
-            )
-            params.insert(0, _fts_words(words))
-            order = "ORDER BY f.rowid DESC LIMIT ?"
+        if words and self.engine != "postgres" and _fts_words(words):
+            sql, params = self._fts_search(query)
         else:
+            order = "ORDER BY i.seq DESC LIMIT ?"
+            if words and self.engine == "postgres":
+                where, params = self._filters(dataclasses.replace(query, sender="", recipient=""))
+                match, found = self._gin_match(query)
+                if self._rare(match, found):
+                    order = "ORDER BY i.seq + 0 DESC LIMIT ?"  # sort the few matches, no walk
+                where, params = [*match, *where], [*found, *params]
+            else:
+                where, params = self._filters(query)
             clause = f"WHERE {' AND '.join(where)} " if where else ""
-            sql = f"SELECT {_INDEX_COLUMNS} FROM package_index i {clause}"
+            sql = f"SELECT {_INDEX_COLUMNS} FROM package_index i {clause}{order}"
         with self.store._tx("read") as q:
-            rows = _all(q, sql + order, (*params, limit))
+            rows = _all(q, sql, (*params, limit))
         return [_indexed(row) for row in rows]
 
-    def _rare_words(self, words: str) -> bool:
-        """Whether the words match fewer than ``_RARE`` packages (PostgreSQL)."""
+    @staticmethod
+    def _gin_match(query: SearchQuery) -> tuple[list[str], list[Any]]:
+        """PostgreSQL with subject words: the words and the parties (schema 14), both answered
+        by the one GIN index on (subject_search, parties)."""
+        where = ["i.subject_search @@ plainto_tsquery('simple', edoc_fold(?))"]
+        params: list[Any] = [query.words.strip()]
+        parties = [f"s:{query.sender.strip()}"] if query.sender.strip() else []
+        parties += [f"r:{query.recipient.strip()}"] if query.recipient.strip() else []
+        if parties:
+            where.append("i.parties @> ?::text[]")
+            params.append(parties)
+        return where, params
+
+    def _fts_search(self, query: SearchQuery) -> tuple[str, list[Any]]:
+        """SQLite with subject words: the sender, the recipient and the page's bound go into
+        the MATCH (FTS5 skips through its doclists); the other filters are tested per row."""
+        rest = dataclasses.replace(query, sender="", recipient="", before=None)
+        where, params = self._filters(rest)
+        if query.before is not None:
+            where.append("f.rowid < ?")
+            params.append(query.before)
+        clause = "".join(f" AND {w}" for w in where)
+        sql = (
+            f"SELECT {_INDEX_COLUMNS} FROM package_subjects f CROSS JOIN package_index i "
+            f"WHERE package_subjects MATCH ? AND i.seq = f.rowid{clause} "
+            "ORDER BY f.rowid DESC LIMIT ?"
+        )
+        return sql, [_fts_match(query), *params]
+
+    def _rare(self, where: list[str], params: list[Any]) -> bool:
+        """Whether the words (and parties) match fewer than ``_RARE`` packages (PostgreSQL).
+
+        Counting costs what finding ``_RARE`` matches costs: a scan of 1/p rows for a word of
+        frequency p, or its whole posting list. A match the planner's statistics put far above
+        the bound (a common word) is taken as common without counting; only the others, whose
+        estimate may be too high or too low, are counted."""
+        condition = " AND ".join(where)
         with self.store._tx("read") as q:
+            plan = _one(q, f"EXPLAIN (FORMAT JSON) SELECT 1 FROM package_index i WHERE {condition}",
+                        params)
+            if plan is not None and _estimate(plan) >= _COMMON * _RARE:
+                return False
             row = _one(
                 q,
-                "SELECT COUNT(*) AS n FROM (SELECT 1 FROM package_index WHERE subject_search "
-                "@@ plainto_tsquery('simple', edoc_fold(?)) LIMIT ?) m",
-                (words, _RARE),
+                f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM package_index i WHERE {condition} "
+                "LIMIT ?) m",
+                (*params, _RARE),
             )
         return row is not None and int(row["n"]) < _RARE
 
@@ -515,6 +570,13 @@ def _operator(row: Named) -> OperatorRecord:
         created_at=int(row["created_at"]),
         updated_at=int(row["updated_at"]),
     )
+
+
+def _estimate(plan: Named) -> float:
+    """The planner's row estimate from an ``EXPLAIN (FORMAT JSON)`` row."""
+    [document] = plan.values()
+    parsed = json.loads(document) if isinstance(document, str) else document
+    return float(parsed[0]["Plan"]["Plan Rows"])
 
 
 def _indexed(row: Named) -> IndexedPackage:

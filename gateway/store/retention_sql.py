@@ -30,12 +30,12 @@ _DEPENDANTS = (
     "outbox",
     "deliveries",
     "package_blobs",
-    "package_recipients",
     "package_index",
+    "package_recipients",
 )
 """Tables whose rows name a package by ``package_id`` (``traces`` names it otherwise); the
 console's index and recipient rows go with the identity (the SQLite subject index follows by
-trigger)."""
+trigger; the index row goes first, so removing its recipients has no parties to re-index)."""
 
 
 def _page(

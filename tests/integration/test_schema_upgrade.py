@@ -4,6 +4,7 @@ on SQLite and PostgreSQL, and what it held reads as before (statuses stay status
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import replace
 
 from gateway.config import Settings
@@ -242,5 +243,104 @@ def test_the_previous_release_upgrades_with_packages_outbox_and_audit_intact(
         after = store.audit_records(0, 1000)
         assert after[: len(audit)] == audit and verify(after).ok
         assert after[-1].event == "retention.purged" and after[-1].subject == "doc-2"
+    finally:
+        store.close()
+
+
+SEARCH_PARTIES_SCHEMA = 14
+"""The migration that puts the sender's and recipients' codes into the search index."""
+
+
+class _SchemaThirteen(SqlStore):
+    """The previous release's store: every migration before the search index's parties."""
+
+    def _migrations(self) -> list[tuple[int, str, str]]:
+        return [m for m in super()._migrations() if m[0] < SEARCH_PARTIES_SCHEMA]
+
+
+def test_schema_13_upgrades_and_word_plus_agency_search_finds_the_right_packages(
+    store_settings: Settings,
+) -> None:
+    from gateway.audit.chain import verify
+    from gateway.store.console_sql import SearchQuery
+
+    if store_settings.uses_postgres:
+        dialect: SqliteDialect | PostgresDialect = PostgresDialect(store_settings.database_dsn)
+    else:
+        store_settings.data_dir.mkdir(parents=True, exist_ok=True)
+        dialect = SqliteDialect(store_settings.sqlite_path)
+    old = _SchemaThirteen(dialect)
+    packages = [  # (id, sender, subject, recipients in the summary, mailbox deliveries)
+        ("doc-1", "000.00.01.H53", "Về việc tổ chức hội nghị", ["000.00.32.H53"], ()),
+        ("doc-2", "000.00.02.H53", "Hội nghị tổng kết năm", ["000.00.32.H53"], ()),
+        ("doc-3", "000.00.01.H53", "Báo cáo thuế đất đai", ["000.00.99.H99"], ("000.00.33.H53",)),
+        ("doc-4", "H53.17", "Hội nghị về đất đai", [], ("000.00.33.H53",)),
+        ("doc-5", "H53.17.01", "Kế hoạch hội nghị", ["000.00.99.H99"], ()),
+    ]
+    try:
+        assert old.migrate() == SEARCH_PARTIES_SCHEMA - 1
+        for n, (pid, sender, subject, to, local) in enumerate(packages):
+            summary = {"code": f"{n}/UBND", "subject": subject, "to": [{"organ_id": r} for r in to]}
+            old.accept(
+                replace(
+                    _package(
+                        pid,
+                        "document",
+                        outbound=(NewOutbound("national", ("000.00.99.H99",), pid, "b" * 64, 10),)
+                        if "000.00.99.H99" in to
+                        else (),
+                    ),
+                    sender=sender,
+                    dedupe_key=f"key-{pid}",
+                    received_at=1_000_000 + n,
+                    summary_json=json.dumps(summary, ensure_ascii=False),
+                    recipients=local,
+                )
+            )
+        old.record_event(2_000_000, "package.read", "000.00.32.H53", "doc-2", {"via": "soap"})
+        audit = old.audit_records(0, 1000)
+        outbox = old.outbox_items()
+    finally:
+        old.close()
+
+    store = open_store(store_settings)
+    assert isinstance(store, SqlStore)
+    try:
+        assert store.schema_version() == store.latest_schema_version() >= SEARCH_PARTIES_SCHEMA
+        tables = store.console_tables()
+
+        def ids(**fields: str) -> list[str]:
+            return [p.package_id for p in tables.search(SearchQuery(**fields))]  # type: ignore[arg-type]
+
+        assert ids(words="hoi nghi", sender="000.00.01.H53") == ["doc-1"]
+        assert ids(words="hội nghị", sender="H53.17") == ["doc-4"]  # not H53.17.01's doc-5
+        assert ids(words="đất đai", sender="000.00.01.H53") == ["doc-3"]
+        assert ids(words="nghị", recipient="000.00.32.H53") == ["doc-2", "doc-1"]
+        assert ids(words="đất", recipient="000.00.33.H53") == ["doc-4", "doc-3"]  # deliveries
+        assert ids(words="nghị", sender="000.00.02.H53", recipient="000.00.32.H53") == ["doc-2"]
+        assert ids(words="thuế", sender="000.00.02.H53") == []
+        assert ids(words="nghị") == ["doc-5", "doc-4", "doc-2", "doc-1"]
+        assert store.outbox_items() == outbox
+        after = store.audit_records(0, 1000)
+        assert after == audit and verify(after).ok
+        # intake after the upgrade indexes the new package's parties (the new triggers)
+        store.accept(
+            replace(
+                _package("doc-6", "document"),
+                sender="000.00.01.H53",
+                dedupe_key="key-doc-6",
+                received_at=3_000_000,
+                summary_json='{"subject": "Hội nghị mới", "to": [{"organ_id": "000.00.32.H53"}]}',
+            )
+        )
+        assert ids(words="hoi nghi", sender="000.00.01.H53") == ["doc-6", "doc-1"]
+        assert ids(words="nghị", recipient="000.00.32.H53") == ["doc-6", "doc-2", "doc-1"]
+        assert verify(store.audit_records(0, 1000)).ok
+        if not store_settings.uses_postgres:  # the rebuilt FTS5 index agrees with its content
+            with store._tx() as q:
+                q.run(
+                    "INSERT INTO package_subjects (package_subjects, rank) "
+                    "VALUES ('integrity-check', 1)"
+                )
     finally:
         store.close()
