@@ -125,7 +125,7 @@ class Settings:
     fault, HTTP 503 with ``Retry-After`` on the REST face and plain HTTP. WSDL and other GETs
     are not counted, nor the console, probes and metrics. The refusal is decided and answered
     by the worker's event loop, never queued for a thread. Each worker process also runs at
-    most ``server_threads`` less one, keeping a thread for GETs. Latency under overload is best
+    most ``server_threads`` at once (a GET waits for a thread). Latency under overload is best
     with about one or two per core (BENCHMARKS.md); requests that wait on I/O (PostgreSQL,
     large bodies) justify more."""
     agency_rate_per_minute: int = field(default=0, metadata={"min": 0})

@@ -39,7 +39,7 @@ REFUSAL_KEY = "gateway.admission.refusal"
 TICKET_KEY = "gateway.admission.ticket"
 THREADS_KEY = "gateway.server_threads"
 """Set by a server with a fixed pool of request threads (gateway.web.gunicorn_worker): each
-process then keeps one thread free to refuse at once rather than queue the refusal."""
+process then admits no more requests than it has threads, rather than queue them."""
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -150,9 +150,9 @@ class Gate:
 
     def admit(self, threads: int | None) -> int | None:
         """A slot for one more request, or None when the node is full. Under a server with
-        ``threads`` request threads, a process runs at most that many less one (the last
-        thread stays free for GETs such as the WSDL)."""
-        if threads is not None and self.slots.in_use_here() >= max(1, threads - 1):
+        ``threads`` request threads, a process admits no more than that many at once (one
+        more would wait for a thread while holding a slot)."""
+        if threads is not None and self.slots.in_use_here() >= threads:
             return None
         return self.slots.acquire()
 
@@ -175,7 +175,7 @@ class Gate:
 
 class Admission:
     """Middleware: hold a slot of ``gate`` for each POST it governs until its answer is sent.
-    Under a server with ``THREADS_KEY`` threads, a process runs at most that many less one."""
+    Under a server with ``THREADS_KEY`` threads, a process runs at most that many."""
 
     def __init__(self, app: WsgiApp, gate: Gate) -> None:
         self.app = app
