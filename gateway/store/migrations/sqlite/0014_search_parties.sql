@@ -16,9 +16,16 @@ DROP TRIGGER package_index_on_forget;
 DROP TABLE package_subjects;
 
 ALTER TABLE package_index ADD COLUMN parties TEXT NOT NULL DEFAULT '';
-UPDATE package_index SET parties = 's' || lower(hex(sender)) || coalesce(
+
+-- Each package's parties as the index holds them: the one place that spells the tokens.
+CREATE VIEW package_parties AS
+SELECT p.id AS package_id, 's' || lower(hex(p.sender)) || coalesce(
     (SELECT ' ' || group_concat('r' || lower(hex(r.recipient)), ' ')
-     FROM package_recipients r WHERE r.package_id = package_index.package_id), '');
+     FROM package_recipients r WHERE r.package_id = p.id), '') AS parties
+FROM packages p;
+
+UPDATE package_index SET parties = (
+    SELECT v.parties FROM package_parties v WHERE v.package_id = package_index.package_id);
 
 -- Subject words, diacritics folded (van ban finds văn bản), and the parties' tokens.
 CREATE VIRTUAL TABLE package_subjects USING fts5(
@@ -36,11 +43,9 @@ CREATE TRIGGER package_index_on_package AFTER INSERT ON packages BEGIN
     ; INSERT INTO package_index (package_id, kind, sender, document_id, code, code_key, subject,
                                  received_at, state, parties)
     SELECT s.package_id, s.kind, s.sender, s.document_id, s.code,
-           replace(lower(s.code), ' ', ''), s.subject, s.received_at, 'done',
-           's' || lower(hex(s.sender)) || coalesce(
-               (SELECT ' ' || group_concat('r' || lower(hex(r.recipient)), ' ')
-                FROM package_recipients r WHERE r.package_id = NEW.id), '')
-    FROM package_index_source s WHERE s.package_id = NEW.id
+           replace(lower(s.code), ' ', ''), s.subject, s.received_at, 'done', v.parties
+    FROM package_index_source s JOIN package_parties v ON v.package_id = s.package_id
+    WHERE s.package_id = NEW.id
     ; INSERT INTO package_subjects (rowid, subject, parties)
     SELECT seq, subject, parties FROM package_index WHERE package_id = NEW.id
     ; END;
@@ -48,16 +53,14 @@ CREATE TRIGGER package_index_on_package AFTER INSERT ON packages BEGIN
 -- A recipient added later (a delivery) or removed joins or leaves the package's parties; before
 -- the package is indexed (the trigger above) there is no row to update.
 CREATE TRIGGER package_recipients_on_insert AFTER INSERT ON package_recipients BEGIN
-    UPDATE package_index SET parties = 's' || lower(hex(sender)) || coalesce(
-        (SELECT ' ' || group_concat('r' || lower(hex(r.recipient)), ' ')
-         FROM package_recipients r WHERE r.package_id = NEW.package_id), '')
+    UPDATE package_index SET parties = (
+        SELECT v.parties FROM package_parties v WHERE v.package_id = NEW.package_id)
     WHERE package_id = NEW.package_id
     ; END;
 
 CREATE TRIGGER package_recipients_on_delete AFTER DELETE ON package_recipients BEGIN
-    UPDATE package_index SET parties = 's' || lower(hex(sender)) || coalesce(
-        (SELECT ' ' || group_concat('r' || lower(hex(r.recipient)), ' ')
-         FROM package_recipients r WHERE r.package_id = OLD.package_id), '')
+    UPDATE package_index SET parties = (
+        SELECT v.parties FROM package_parties v WHERE v.package_id = OLD.package_id)
     WHERE package_id = OLD.package_id
     ; END;
 
