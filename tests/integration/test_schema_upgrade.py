@@ -13,21 +13,31 @@ from gateway.store.base import NewOutbound, NewPackage, NewTrace
 from gateway.store.sql import PostgresDialect, SqliteDialect, SqlStore
 
 
-class _SchemaSix(SqlStore):
-    """The store as it was before schema 7: the same code path, the older migrations only."""
+class _OlderStore(SqlStore):
+    """The store as an earlier release left it: the same code path, only the migrations below
+    ``schema``."""
+
+    schema = 0
 
     def _migrations(self) -> list[tuple[int, str, str]]:
-        return [m for m in super()._migrations() if m[0] <= 6]
+        return [m for m in super()._migrations() if m[0] < self.schema]
 
 
-def _old_store(settings: Settings) -> SqlStore:
+def _store_before(settings: Settings, schema: int) -> SqlStore:
+    """A store on ``settings``' engine that migrates only as far as ``schema`` less one."""
     dialect: SqliteDialect | PostgresDialect
     if settings.uses_postgres:
         dialect = PostgresDialect(settings.database_dsn)
     else:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         dialect = SqliteDialect(settings.sqlite_path)
-    store = _SchemaSix(dialect)
+    store = _OlderStore(dialect)
+    store.schema = schema
+    return store
+
+
+def _old_store(settings: Settings) -> SqlStore:
+    store = _store_before(settings, 7)
     assert store.migrate() == 6
     return store
 
@@ -118,23 +128,10 @@ CONSOLE_SCHEMA = 11
 """The migration that adds the console's operators and the tracker's search index."""
 
 
-class _BeforeConsole(SqlStore):
-    """The store as the previous release left it: every migration before the console's."""
-
-    def _migrations(self) -> list[tuple[int, str, str]]:
-        return [m for m in super()._migrations() if m[0] < CONSOLE_SCHEMA]
-
-
 def test_the_console_schema_backfills_the_search_index(store_settings: Settings) -> None:
     from gateway.store.console_sql import SearchQuery
 
-    dialect: SqliteDialect | PostgresDialect
-    if store_settings.uses_postgres:
-        dialect = PostgresDialect(store_settings.database_dsn)
-    else:
-        store_settings.data_dir.mkdir(parents=True, exist_ok=True)
-        dialect = SqliteDialect(store_settings.sqlite_path)
-    old = _BeforeConsole(dialect)
+    old = _store_before(store_settings, CONSOLE_SCHEMA)
     assert old.migrate() < CONSOLE_SCHEMA
     summary = (
         '{"code": "7/UBND-VP", "subject": "Về việc tổ chức hội nghị tổng kết",'
@@ -183,13 +180,6 @@ def test_the_console_schema_backfills_the_search_index(store_settings: Settings)
         store.close()
 
 
-class _SchemaSeven(SqlStore):
-    """The previous release's store (schema 7): before the PG blob tables and retention."""
-
-    def _migrations(self) -> list[tuple[int, str, str]]:
-        return [m for m in super()._migrations() if m[0] <= 7]
-
-
 def test_the_previous_release_upgrades_with_packages_outbox_and_audit_intact(
     store_settings: Settings,
 ) -> None:
@@ -197,12 +187,7 @@ def test_the_previous_release_upgrades_with_packages_outbox_and_audit_intact(
     from gateway.store.blobs import FileBlobStore
     from gateway.store.retention import DAY, run_retention
 
-    if store_settings.uses_postgres:
-        dialect: SqliteDialect | PostgresDialect = PostgresDialect(store_settings.database_dsn)
-    else:
-        store_settings.data_dir.mkdir(parents=True, exist_ok=True)
-        dialect = SqliteDialect(store_settings.sqlite_path)
-    old = _SchemaSeven(dialect)
+    old = _store_before(store_settings, 8)  # the previous release: before PG blobs, retention
     try:
         assert old.migrate() == 7
         old.accept(
@@ -251,25 +236,13 @@ SEARCH_PARTIES_SCHEMA = 14
 """The migration that puts the sender's and recipients' codes into the search index."""
 
 
-class _SchemaThirteen(SqlStore):
-    """The previous release's store: every migration before the search index's parties."""
-
-    def _migrations(self) -> list[tuple[int, str, str]]:
-        return [m for m in super()._migrations() if m[0] < SEARCH_PARTIES_SCHEMA]
-
-
 def test_schema_13_upgrades_and_word_plus_agency_search_finds_the_right_packages(
     store_settings: Settings,
 ) -> None:
     from gateway.audit.chain import verify
     from gateway.store.console_sql import SearchQuery
 
-    if store_settings.uses_postgres:
-        dialect: SqliteDialect | PostgresDialect = PostgresDialect(store_settings.database_dsn)
-    else:
-        store_settings.data_dir.mkdir(parents=True, exist_ok=True)
-        dialect = SqliteDialect(store_settings.sqlite_path)
-    old = _SchemaThirteen(dialect)
+    old = _store_before(store_settings, SEARCH_PARTIES_SCHEMA)
     packages = [  # (id, sender, subject, recipients in the summary, mailbox deliveries)
         ("doc-1", "000.00.01.H53", "Về việc tổ chức hội nghị", ["000.00.32.H53"], ()),
         ("doc-2", "000.00.02.H53", "Hội nghị tổng kết năm", ["000.00.32.H53"], ()),
