@@ -11,7 +11,6 @@ built like the faults spyne sends (``gateway.soap.faults``).
 
 from __future__ import annotations
 
-import functools
 import io
 import logging
 import tempfile
@@ -31,7 +30,6 @@ from gateway.catalogue import Language
 from gateway.config import Settings
 from gateway.errors import (
     AuthenticationFailed,
-    Busy,
     GatewayError,
     HttpRefusal,
     InternalError,
@@ -255,20 +253,9 @@ def _fault(
     language: Language = Language.BOTH,
 ) -> list[bytes]:
     code = status or HTTPStatus(version.fault_status(error.side))
-    if isinstance(error, Busy):  # under a flood of refusals each one should cost little
-        body = _busy_envelope(version, error.message, error.retry_after, language)
-    else:
-        body = fault_envelope(version, error, language)
+    body = fault_envelope(version, error, language)
     headers = refusal_headers(error) if isinstance(error, HttpRefusal) else []
     return send_bytes(respond, code, version.content_type, body, headers)
-
-
-@functools.lru_cache(maxsize=64)
-def _busy_envelope(
-    version: SoapVersion, message: str, retry_after: int, language: Language
-) -> bytes:
-    """A ``Server.Busy`` fault, rendered once per version, sentence and language."""
-    return fault_envelope(version, Busy(message, retry_after), language)
 
 
 def make_app(

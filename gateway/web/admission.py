@@ -37,9 +37,6 @@ except ImportError:  # not POSIX: the slots are counted in this process only
 GATE_KEY = "gateway.admission"
 REFUSAL_KEY = "gateway.admission.refusal"
 TICKET_KEY = "gateway.admission.ticket"
-THREADS_KEY = "gateway.server_threads"
-"""Set by a server with a fixed pool of request threads (gateway.web.gunicorn_worker): each
-process then admits no more requests than it has threads, rather than queue them."""
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -174,8 +171,8 @@ class Gate:
 
 
 class Admission:
-    """Middleware: hold a slot of ``gate`` for each POST it governs until its answer is sent.
-    Under a server with ``THREADS_KEY`` threads, a process runs at most that many."""
+    """Middleware: hold a slot of ``gate`` for each POST it governs until its answer is sent
+    (the slot the server took, when it decided in its own loop)."""
 
     def __init__(self, app: WsgiApp, gate: Gate) -> None:
         self.app = app
@@ -187,11 +184,7 @@ class Admission:
         if not self.gate.governs(method, path):
             return self.app(environ, start_response)
         ticket = environ.get(TICKET_KEY)
-        if isinstance(ticket, Ticket):  # the server decided already
-            slot = ticket.take()
-        else:
-            threads = environ.get(THREADS_KEY)
-            slot = self.gate.admit(threads if isinstance(threads, int) else None)
+        slot = ticket.take() if isinstance(ticket, Ticket) else self.gate.admit(None)
         if slot is None:
             environ[REFUSAL_KEY] = self.gate.in_flight_refusal()
             return self.app(environ, start_response)
@@ -276,7 +269,6 @@ def charge_agency(environ: dict[str, Any], agency: str) -> None:
 
 
 __all__ = [
-    "THREADS_KEY",
     "TICKET_KEY",
     "Admission",
     "Gate",

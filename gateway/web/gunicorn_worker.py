@@ -36,7 +36,7 @@ from waitress.task import ThreadedTaskDispatcher, WSGITask
 from waitress.utilities import RequestEntityTooLarge
 
 from gateway.config import Settings
-from gateway.web.admission import THREADS_KEY, TICKET_KEY, Gate, Ticket, gate_of
+from gateway.web.admission import TICKET_KEY, Gate, Ticket, gate_of
 
 _INBUF_OVERFLOW = 512 << 10
 """A request body past this is buffered in a temporary file rather than memory."""
@@ -190,18 +190,13 @@ def serve_sockets(
     """Servers for ``sockets`` registered in a new socket map; the map and the dispatcher that
     runs their requests (the caller drives ``wasyncore.loop`` over the map)."""
     adj = adjustments(settings, sockets)
-    threads = adj.threads
-
-    def counted(environ: dict[str, Any], start_response: Any) -> Any:
-        environ[THREADS_KEY] = threads
-        return app(environ, start_response)
-
+    gate = gate_of(app)
     dispatcher = ThreadedTaskDispatcher()
     dispatcher.set_thread_count(adj.threads)
     socket_map: dict[int, Any] = {}
     for sock in sockets:
         server = _Server(
-            counted,
+            app,
             socket_map,
             True,
             sock,
@@ -212,7 +207,7 @@ def serve_sockets(
         )
         server.header_timeout = float(settings.header_timeout_seconds)
         server.body_min_rate = settings.body_min_rate_bytes
-        server.gate, server.threads = gate_of(app), threads
+        server.gate, server.threads = gate, adj.threads
     return socket_map, dispatcher
 
 
