@@ -35,6 +35,7 @@ from gateway.catalogue import LanguagePolicy
 from gateway.errors import ConfigError, Finding
 
 MiB = 1 << 20
+KiB = 1 << 10
 
 
 class Role(enum.StrEnum):
@@ -183,6 +184,11 @@ class Settings:
     """Where blobs live: ``file`` (``<data_dir>/blobs``) or ``postgres`` (in the database of
     ``database_dsn``, so several nodes share nothing else; needs ``master_key`` or
     ``master_key_file``). ``edoc-gateway db migrate-blobs`` moves existing blobs."""
+    inline_blob_bytes: int = field(default=256 * KiB, metadata={"min": 0, "max": 16 * MiB})
+    """Blobs up to this size (receipts, most packages and attachments) are kept in the database,
+    committed in the transaction of the package that names them: one durable sync per accepted
+    package instead of two per blob file. Larger ones stream to ``blob_backend``. 0 keeps every
+    blob in ``blob_backend``."""
     gateway_id: str = "edoc-gateway"
     """How receipts and signatures name this gateway (its agency code or host name)."""
     signing_key_file: Path | None = None

@@ -1,9 +1,10 @@
 """``edoc-gateway backup -o FILE`` and ``edoc-gateway restore FILE``.
 
-A backup is one tar archive: the SQLite database (``database/gateway.sqlite3``), every blob
-(``blobs/<aa>/<sha256>``), the master key (``keys/master.key``) and the generated signing pair
-(``signing/``) when the gateway uses one, and ``manifest.json`` last, with each member's SHA-256
-and size, the schema version, the counts and the audit log's last hash.
+A backup is one tar archive: the SQLite database (``database/gateway.sqlite3``, which holds the
+blobs up to ``inline_blob_bytes``), every blob file (``blobs/<aa>/<sha256>``), the master key
+(``keys/master.key``) and the generated signing pair (``signing/``) when the gateway uses one,
+and ``manifest.json`` last, with each member's SHA-256 and size, the schema version, the counts
+and the audit log's last hash.
 
 Consistent while traffic flows, because of the order: the database is copied first with SQLite's
 online backup API (a snapshot of one moment, taken page by page without stopping writers), then
@@ -38,6 +39,7 @@ from gateway.audit.chain import AuditRecord, verify
 from gateway.config import Settings
 from gateway.errors import BadRequest, UnusableInput
 from gateway.security.keys import CERT_NAME, KEY_NAME
+from gateway.store.blobs_inline import InlineBlobTable
 from gateway.store.sql import SqliteDialect, SqlStore
 
 FORMAT = 1
@@ -330,7 +332,14 @@ def _check_database(path: Path, blobs: Path, manifest: Manifest) -> int:
                 "M.Backup.Database", "the audit log does not verify against the manifest's anchor"
             )
         referenced = store.all_referenced_blobs()
-        absent = sorted(d for d in referenced if not (blobs / d[:2] / d).is_file())
+        inline = InlineBlobTable(store.dialect)
+        try:
+            in_database = set(inline.digests())
+        finally:
+            inline.close()
+        absent = sorted(
+            d for d in referenced if d not in in_database and not (blobs / d[:2] / d).is_file()
+        )
         if absent:
             raise UnusableInput(
                 "M.Backup.Database", f"{len(absent)} blob(s) the database names are missing"

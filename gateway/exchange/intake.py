@@ -184,8 +184,9 @@ class Intake:
             if sender:
                 parts.store.learn_directory(sender, upstream, parts.now_micros())
             admission = _admission(sender, pkg, local, findings, signature, received)
-            stage.publish()
-            return self._keeper.accept(dataclasses.replace(admission, upstream_source=upstream))
+            return self._keeper.accept(
+                dataclasses.replace(admission, upstream_source=upstream), stage
+            )
 
     def automatic_status(self, receiver: AgencyRecord, document: StoredPackage) -> NewPackage:
         """STATUS 01 "Đã đến" to the sender, as Decree 30/2020 Art. 21 asks the same day: its
@@ -379,9 +380,8 @@ class Intake:
         route = self._parts.router.route(*_addressed(pkg))
         signature = self._signature(sender, received)
         admission = _admission(sender, pkg, list(route.local), findings, signature, received, route)
-        if stage is not None:
-            stage.publish()  # judged acceptable: its attachments become blobs
-        return self._keeper.accept(_delegated(admission, agency))
+        # Judged acceptable: the keeper makes the staged attachments blobs.
+        return self._keeper.accept(_delegated(admission, agency), stage)
 
 
 @contextlib.contextmanager

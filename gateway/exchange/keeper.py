@@ -26,7 +26,8 @@ from gateway.exchange.types import Admission, Receipt, Received
 from gateway.security.receipts import build_receipt, sign_receipt
 from gateway.security.signatures import sign_package
 from gateway.store.base import NewOutbound, NewPackage, StoredPackage, from_micros, to_micros
-from gateway.store.blobs import BlobWriting
+from gateway.store.blobs import BlobWriting, StagedBlobs
+from gateway.store.blobs_inline import held_for_commit
 
 log = logging.getLogger(__name__)
 
@@ -35,38 +36,47 @@ class Keeper:
     def __init__(self, parts: Parts) -> None:
         self._parts = parts
 
-    def accept(self, admission: Admission) -> Receipt:
-        """Store a new package, or answer a resend with the original's receipt."""
-        content = self._normalised(admission)
-        content_sha256 = content.digest().sha256
-        try:
-            dedupe_key = _dedupe_key(admission, content_sha256)
-            original = self._parts.store.package_by_dedupe_key(dedupe_key)
-        except BaseException:
-            content.abort()
-            raise
-        if original is not None:
-            content.abort()
-            self._parts.store.record_event(
-                self._parts.now_micros(),
-                f"{admission.pkg.kind}.duplicate",
-                admission.sender,
-                original.package_id,
-                {"sha256": content_sha256},
-            )
-            return self._duplicate(original)
-        return self._commit(admission, content, dedupe_key)
+    def accept(self, admission: Admission, stage: StagedBlobs | None = None) -> Receipt:
+        """Store a new package, or answer a resend with the original's receipt. ``stage``
+        holds the attachments its reader wrote: they become blobs with it.
+
+        Small blobs (``inline_blob_bytes``) are held in memory until the package's own
+        transaction inserts them (:func:`held_for_commit`): an accept is one durable commit."""
+        with held_for_commit() as held:
+            if stage is not None:
+                stage.publish()
+            content = self._normalised(admission)
+            content_sha256 = content.digest().sha256
+            try:
+                dedupe_key = _dedupe_key(admission, content_sha256)
+                original = self._parts.store.package_by_dedupe_key(dedupe_key)
+            except BaseException:
+                content.abort()
+                raise
+            if original is not None:
+                content.abort()
+                self._parts.store.record_event(
+                    self._parts.now_micros(),
+                    f"{admission.pkg.kind}.duplicate",
+                    admission.sender,
+                    original.package_id,
+                    {"sha256": content_sha256},
+                )
+                return self._duplicate(original)
+            return self._commit(admission, content, dedupe_key, held)
 
     def prepare(self, admission: Admission) -> NewPackage:
         """File a package's blobs and describe it for a store transaction of someone else's
-        (the automatic STATUS 01 commits with the confirmation that caused it)."""
-        content = self._normalised(admission)
-        try:
-            dedupe_key = _dedupe_key(admission, content.digest().sha256)
-        except BaseException:
-            content.abort()
-            raise
-        package, _receipt = self._file(admission, content, dedupe_key)
+        (the automatic STATUS 01 commits with the confirmation that caused it); its small
+        blobs travel in the description and are inserted by that transaction."""
+        with held_for_commit() as held:
+            content = self._normalised(admission)
+            try:
+                dedupe_key = _dedupe_key(admission, content.digest().sha256)
+            except BaseException:
+                content.abort()
+                raise
+            package, _receipt = self._file(admission, content, dedupe_key, held)
         return package
 
     def receipt_of(self, stored: StoredPackage, duplicate: bool) -> Receipt:
@@ -91,9 +101,11 @@ class Keeper:
         )
 
     # -- the writes ---------------------------------------------------------------------------
-    def _commit(self, admission: Admission, content: BlobWriting, dedupe_key: str) -> Receipt:
+    def _commit(
+        self, admission: Admission, content: BlobWriting, dedupe_key: str, held: dict[str, bytes]
+    ) -> Receipt:
         """Every write of one accept, here and nowhere else: the blobs, then the rows."""
-        package, signed_receipt = self._file(admission, content, dedupe_key)
+        package, signed_receipt = self._file(admission, content, dedupe_key, held)
         stored, duplicate = self._parts.store.accept(package)
         if duplicate:  # the same package, accepted meanwhile by another request
             return self._duplicate(stored)
@@ -144,10 +156,11 @@ class Keeper:
         return writer
 
     def _file(
-        self, admission: Admission, content: BlobWriting, dedupe_key: str
+        self, admission: Admission, content: BlobWriting, dedupe_key: str, held: dict[str, bytes]
     ) -> tuple[NewPackage, bytes]:
-        """File the blobs of a new package and describe it for the database; the signed
-        receipt is returned too, so the answer needs no read back."""
+        """File the blobs of a new package and describe it for the database (with the small
+        blobs ``held`` for its transaction); the signed receipt is returned too, so the answer
+        needs no read back."""
         blobs = self._parts.blobs
         blob = content.commit()
         raw_sha256 = self._keep_raw(admission.received, blob)
@@ -195,6 +208,7 @@ class Keeper:
             origin=_origin(admission.received),
             audit_details=_audit_details(admission, attested),
             outbound=outbound,
+            inline_blobs=tuple(held.items()),
         )
         return package, receipt
 

@@ -5,29 +5,34 @@ from __future__ import annotations
 from gateway.config import BlobBackend, Settings
 from gateway.store.base import Store
 from gateway.store.blobs import BlobStore, FileBlobStore
+from gateway.store.blobs_inline import InlineBlobStore, InlineBlobTable
 from gateway.store.blobs_pg import PostgresBlobStore
 from gateway.store.sql import PostgresDialect, SqliteDialect, SqlStore
 
 
+def _dialect(settings: Settings) -> SqliteDialect | PostgresDialect:
+    if settings.uses_postgres:
+        return PostgresDialect(settings.database_dsn)
+    return SqliteDialect(settings.sqlite_path)
+
+
 def open_store(settings: Settings) -> Store:
     """The configured database, migrated to the current schema."""
-    dialect: SqliteDialect | PostgresDialect
-    if settings.uses_postgres:
-        dialect = PostgresDialect(settings.database_dsn)
-    else:
-        dialect = SqliteDialect(settings.sqlite_path)
-    store = SqlStore(dialect)
+    store = SqlStore(_dialect(settings))
     store.migrate()
     return store
 
 
 def open_blobs(settings: Settings) -> BlobStore:
-    """The configured blob backend (``blob_backend``); its scratch files from a crash cleaned."""
-    blobs: BlobStore
+    """The configured blobs: those up to ``inline_blob_bytes`` in the database (open the store
+    first: it migrates), the rest in ``blob_backend``; scratch files from a crash cleaned."""
+    backend: BlobStore
     if settings.blob_backend is BlobBackend.POSTGRES:
-        blobs = PostgresBlobStore(settings.database_dsn, settings.scratch_dir)
+        backend = PostgresBlobStore(settings.database_dsn, settings.scratch_dir)
     else:
-        blobs = FileBlobStore(settings.blob_dir, durable=True)
+        backend = FileBlobStore(settings.blob_dir, durable=True)
+    table = InlineBlobTable(_dialect(settings))
+    blobs = InlineBlobStore(backend, table, settings.inline_blob_bytes)
     blobs.clean_temporary()
     return blobs
 
@@ -35,6 +40,7 @@ def open_blobs(settings: Settings) -> BlobStore:
 __all__ = [
     "BlobStore",
     "FileBlobStore",
+    "InlineBlobStore",
     "PostgresBlobStore",
     "SqlStore",
     "Store",

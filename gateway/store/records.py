@@ -117,6 +117,9 @@ class NewPackage:
     origin: str = ""
     """``received`` (bytes from a client), ``built`` (by the gateway, from fields) or
     ``translated`` (by a face from its dialect; the request is not kept, see ``raw_sha256``)."""
+    inline_blobs: tuple[tuple[str, bytes], ...] = ()
+    """Small blobs (SHA-256, bytes) held for this package's transaction
+    (``gateway.store.blobs_inline``): inserted with its rows, or not at all."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from typing import Any
 
 from gateway.audit.chain import AuditRecord
 from gateway.errors import AlreadyExists, StorageError
+from gateway.store.blobs_inline import insert_inline_blobs
 from gateway.store.console_sql import ConsoleTables
 from gateway.store.delegation_sql import DelegationTables
 from gateway.store.engine import (
@@ -249,6 +250,7 @@ class SqlStore(RelayTables, DelegationTables, OpsTables, RetentionTables):
         )
         if inserted is None:
             return False
+        insert_inline_blobs(q, package.inline_blobs)
         SqlStore._insert_children(q, package)
         append_audit(
             q,
@@ -451,7 +453,6 @@ class SqlStore(RelayTables, DelegationTables, OpsTables, RetentionTables):
                 (document_id, agency, agency, since),
             )
         return [trace_from(r) for r in rows]
-
 
     # -- the legacy eDoc dialect ---------------------------------------------------------------
     def legacy_id(self, package_id: str) -> int:

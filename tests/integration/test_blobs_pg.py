@@ -17,6 +17,7 @@ from gateway.config import BlobBackend, Settings
 from gateway.errors import LimitExceeded, StorageError
 from gateway.store import open_blobs, open_store
 from gateway.store.blobs import FileBlobStore, staged
+from gateway.store.blobs_inline import InlineBlobStore
 from gateway.store.blobs_pg import CHUNK, PostgresBlobStore
 
 pytestmark = pytest.mark.postgres
@@ -119,10 +120,12 @@ def test_open_blobs_follows_blob_backend(postgres_dsn: str, tmp_path: Path) -> N
     )
     open_store(settings).close()
     blobs = open_blobs(settings)
-    assert isinstance(blobs, PostgresBlobStore)
+    assert isinstance(blobs, InlineBlobStore) and isinstance(blobs.backend, PostgresBlobStore)
     ref = blobs.put_bytes(b"in the database")
+    large = blobs.put_bytes(b"x" * (settings.inline_blob_bytes + 1))  # the backend's
     assert not (tmp_path / "data" / "blobs").exists()
     assert blobs.read_bytes(ref) == b"in the database"
+    assert blobs.backend.contains(large) and not blobs.backend.contains(ref)
     blobs.close()
 
 

@@ -317,3 +317,81 @@ def test_schema_13_upgrades_and_word_plus_agency_search_finds_the_right_packages
                 )
     finally:
         store.close()
+
+
+INLINE_BLOBS_SCHEMA = 16
+"""The migration that keeps small blobs inside the database (``inline_blobs``)."""
+
+
+def test_schema_15_upgrades_to_inline_blobs_keeping_packages_files_outbox_and_audit(
+    store_settings: Settings,
+) -> None:
+    import datetime as dt
+    import hashlib
+
+    from gateway.audit.chain import verify
+    from gateway.edxml.writer import package_bytes
+    from gateway.exchange import Exchange
+    from gateway.store.blobs import FileBlobStore
+    from tests.fixtures.cluster import organization
+    from tests.fixtures.packages import MINIMAL_PDF, build_document
+
+    sender, receiver = "000.00.00.G22", "000.00.00.H41"
+    now = dt.datetime.now(dt.UTC)
+
+    def document(ex: Exchange, number: int) -> bytes:
+        pkg = build_document(
+            ex.blobs,
+            MINIMAL_PDF + f" upgrade {number}".encode(),
+            from_=organization(sender),
+            to=(organization(receiver),),
+            document_id=f"{sender},2026/01/05,{number}/UP",
+        )
+        return package_bytes(pkg, ex.blobs)
+
+    # The previous release: schema 15, every blob a file (its exchange knew no other store).
+    old = _store_before(store_settings, INLINE_BLOBS_SCHEMA)
+    assert old.migrate() == INLINE_BLOBS_SCHEMA - 1
+    files = FileBlobStore(store_settings.blob_dir)
+    ex = Exchange(store_settings, store=old, blobs=files)
+    try:
+        for code in (sender, receiver):
+            ex.credentials.add_agency(code, f"Agency {code}", "", now)
+        first = ex.send_document(sender, document(ex, 1))
+        confirmed = ex.send_document(sender, document(ex, 2))
+        ex.confirm_received(receiver, confirmed.package_id, "ok", "")
+        old.accept(
+            _package(
+                "doc-out",
+                "document",
+                outbound=(NewOutbound("national", ("000.00.99.H99",), "k", "b" * 64, 10),),
+            )
+        )
+        fetched = ex.get_package(receiver, first.package_id).open().read()
+        kept = {pid: old.get_package(pid) for pid in (first.package_id, confirmed.package_id)}
+        outbox, audit = old.outbox_items(), old.audit_records(0, 1000)
+    finally:
+        ex.close()
+    blob_files = sorted(p.name for p in store_settings.blob_dir.glob("??/*"))
+    assert blob_files  # the old release's blobs are files
+
+    new = Exchange(store_settings)  # open_store migrates; open_blobs reads both places
+    try:
+        assert new.store.schema_version() == INLINE_BLOBS_SCHEMA
+        assert {pid: new.store.get_package(pid) for pid in kept} == kept
+        assert new.store.outbox_items() == outbox
+        assert new.store.audit_records(0, len(audit)) == audit and verify(audit).ok
+        assert new.get_package(receiver, first.package_id).open().read() == fetched
+        for stored in kept.values():
+            assert stored is not None
+            data = new.blobs.read_bytes(stored.blob_sha256)
+            assert hashlib.sha256(data).hexdigest() == stored.blob_sha256
+        # intake after the upgrade keeps its small blobs in the database, beside the old files
+        later = new.send_document(sender, document(new, 3))
+        stored = new.store.get_package(later.package_id)
+        assert stored is not None and not files.contains(stored.blob_sha256)
+        assert sorted(p.name for p in store_settings.blob_dir.glob("??/*")) == blob_files
+        assert new.get_package(receiver, later.package_id).open().read()
+        assert verify(new.store.audit_records(0, 1000)).ok
+    finally:
+        new.close()
