@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 
 from gateway.config import Settings
 from gateway.vxp import headers as vxp_headers
+from tests.fixtures.packages import kept_blobs
 from tests.fuzz.harness import (
     CONFORMANCE,
     WATCHDOG_SECONDS,
@@ -69,7 +70,7 @@ class Kept:
 
     def snapshot(self) -> tuple[int, int]:
         packages = len(self.store.packages_received(0, None, 100_000))
-        files = sum(1 for p in self.blobs.root.rglob("*") if p.is_file())
+        files = len(kept_blobs(self.blobs))
         return packages, files
 
     def temporary(self) -> list[str]:

@@ -19,6 +19,7 @@ import pytest
 from gateway.config import Settings
 from gateway.soap.streaming import large_request_handler, large_response_handler
 from tests.fixtures.edxml_build import zip_of
+from tests.fixtures.packages import kept_blobs
 from tests.integration import test_legacy_edoc as legacy
 from tests.integration.test_soap_service import (
     RECEIVER,
@@ -133,10 +134,6 @@ def test_legacy_face_refuses_a_doctype(legacy_server: legacy.Server) -> None:
     assert status == 500 and b"M.Soap.Doctype" in reply
 
 
-def _files(root: Path) -> set[Path]:
-    return {p for p in root.rglob("*") if p.is_file()}
-
-
 def test_zip_bomb_is_refused_and_nothing_is_kept(gateway: Gateway) -> None:
     """A 20 MB zip of zeros labelled as a PDF: refused with its R. code, no blob, no temp file.
 
@@ -144,7 +141,7 @@ def test_zip_bomb_is_refused_and_nothing_is_kept(gateway: Gateway) -> None:
     bomb = zip_of({"3f2a.pdf": bytes(20_000_000)})
     package = gateway.document(bomb)
     blobs = gateway.exchange.blobs
-    before = _files(blobs.root)
+    before = kept_blobs(blobs)
     body = envelope("SendDocument", header=security(gateway, SENDER)).replace(
         b"/></s:Body>",
         b"><package>" + base64.b64encode(package) + b"</package></SendDocument></s:Body>",
@@ -152,7 +149,7 @@ def test_zip_bomb_is_refused_and_nothing_is_kept(gateway: Gateway) -> None:
     status, _headers, reply = gateway.post(body)
     assert status == 500
     assert raw_fault(reply) == {"code": "R.Attachment.Ratio", "standard": CLIENT}
-    assert _files(blobs.root) == before
+    assert kept_blobs(blobs) == before
     assert gateway.exchange.store.pending(RECEIVER, "document", 10, 0) == []
 
 
@@ -161,8 +158,8 @@ def test_refused_package_publishes_none_of_its_blobs(gateway: Gateway) -> None:
     attachment is not filed (it was staged)."""
     package = gateway.document(b"%PDF-1.4 " + bytes(range(256)) * 7, subject="")
     blobs = gateway.exchange.blobs
-    for path in _files(blobs.root):  # the builder filed the attachment: forget it
-        path.unlink()
+    for digest in blobs.digests():  # the builder filed the attachment: forget it
+        blobs.delete(digest)
     _status, _headers, reply = gateway.post(
         envelope("SendDocument", header=security(gateway, SENDER)).replace(
             b"/></s:Body>",
@@ -170,7 +167,7 @@ def test_refused_package_publishes_none_of_its_blobs(gateway: Gateway) -> None:
         )
     )
     assert raw_fault(reply)["code"] == "N.MessageHeader.Subject"
-    assert _files(blobs.root) == set()
+    assert kept_blobs(blobs) == set()
 
 
 def test_legacy_mime_parts_are_counted_as_they_arrive(
@@ -185,7 +182,7 @@ def test_legacy_mime_parts_are_counted_as_they_arrive(
         assert reply.startswith(b"HTTP/1.0 500") or reply.startswith(b"HTTP/1.1 500"), reply
         assert b"R.Mime.Parts" in reply and b"20 parts" in reply
         blobs = running.admin.blobs
-        assert {p for p in _files(blobs.root) if blobs.tmp_dir not in p.parents} == set()
+        assert set(blobs.digests()) == set()
         assert list(blobs.tmp_dir.iterdir()) == []
         assert legacy.pending(running) == []
     finally:
@@ -207,7 +204,7 @@ def test_legacy_refusal_leaves_no_part_behind(legacy_server: legacy.Server) -> N
     )
     assert legacy.report(reply)[0] == "false"
     blobs = legacy_server.admin.blobs
-    assert _files(blobs.root) == set()
+    assert kept_blobs(blobs) == set()
 
 
 def _post_refused_early(port: int, path: str, body: bytes, content_type: str) -> bytes:
@@ -260,5 +257,5 @@ def test_legacy_zip_bomb_part_is_refused_on_arrival(legacy_server: legacy.Server
         body, legacy.swa_type("Bb"), {"SOAPAction": "SendDocument"}
     )
     assert legacy.report(reply) == ("false", ["R.Attachment.Ratio"])
-    assert _files(legacy_server.admin.blobs.root) == set()
+    assert kept_blobs(legacy_server.admin.blobs) == set()
     assert legacy.pending(legacy_server) == []
