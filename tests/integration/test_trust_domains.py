@@ -34,6 +34,7 @@ from gateway.health import check as health_check
 from gateway.reverify import reverify, select
 from gateway.security.receipts import verify_receipt
 from gateway.security.signatures import SigningKey, sign_package
+from gateway.store.blobs import FileBlobStore
 from gateway.trust import SenderTrust, trust_domains
 from tests.fixtures.packages import _organization, build_document, tmp_leftovers
 from tests.integration.test_soap_large import THRESHOLD, streaming_gateway  # noqa: F401
@@ -384,7 +385,7 @@ def test_raw_bytes_are_kept_byte_for_byte(domains: Exchange, pkis: Pkis) -> None
     # A stream, and a file that is not the gateway's own, are kept the same way.
     streamed = _document(domains, S_B, b"%PDF-1.4 streamed")
     by_stream = domains.send_document(S_B, io.BytesIO(streamed))
-    outside = domains.blobs.root.parent / "outside.edxml"
+    outside = domains.settings.data_dir / "outside.edxml"
     from_file = _document(domains, S_B, b"%PDF-1.4 from a file")
     outside.write_bytes(from_file)
     by_path = domains.send_document(S_B, outside)
@@ -421,7 +422,9 @@ def test_a_spooled_large_package_is_linked_not_copied(domains: Exchange) -> None
     receipt = domains.send_document(S_B, spool)
     stored = domains.store.get_package(receipt.package_id)
     assert stored is not None
-    kept = domains.blobs.path_for(stored.raw_sha256)
+    files = domains.blobs.backend  # type: ignore[attr-defined]
+    assert isinstance(files, FileBlobStore)  # 300 KB: past inline_blob_bytes, a file
+    kept = files.path_for(stored.raw_sha256)
     assert os.path.samefile(kept, spool)
     assert stored.raw_sha256 != stored.blob_sha256
     spool.unlink()  # as the spool's owner does when the request ends
@@ -524,8 +527,12 @@ def test_reverify_command_exit_codes(
     # The kept bytes are altered on disk: the signature no longer holds, exit 1.
     stored = domains.store.get_package(good.package_id)
     assert stored is not None
-    path = domains.blobs.path_for(stored.raw_sha256)
-    path.write_bytes(path.read_bytes().replace(b"V/v th", b"V/V th", 1))
+    kept = domains.blobs.read_bytes(stored.raw_sha256)
+    with domains.store._tx() as q:  # type: ignore[attr-defined]  # a small blob is a row
+        q.run(
+            "UPDATE inline_blobs SET data = ? WHERE sha256 = ?",
+            (kept.replace(b"V/v th", b"V/V th", 1), stored.raw_sha256),
+        )
     since = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
     assert main(["packages", "reverify", "--config", str(config), "--since", since]) == 1
     out = capsys.readouterr().out
@@ -533,7 +540,8 @@ def test_reverify_command_exit_codes(
     assert _events(domains, "package.reverified")[-1].details["status"] == "invalid"
 
     # The kept bytes are gone: reported, exit 2.
-    path.unlink()
+    with domains.store._tx() as q:  # type: ignore[attr-defined]
+        q.run("DELETE FROM inline_blobs WHERE sha256 = ?", (stored.raw_sha256,))
     assert main(["packages", "reverify", "--config", str(config), good.package_id]) == 2
     assert "are missing" in capsys.readouterr().out
     # Nothing received after a future date: nothing to do.
