@@ -12,7 +12,7 @@ import os
 import shutil
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIServer, make_server
@@ -144,27 +144,39 @@ def _shot(browser: Any, name: str) -> None:
 
 def _submit(browser: Any, element: Any) -> None:
     """Click, then wait until the next page has replaced this one and finished loading."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.wait import WebDriverWait
-
-    page = browser.find_element(By.TAG_NAME, "html")
-    element.click()
-    wait = WebDriverWait(browser, 30)
-    wait.until(expected_conditions.staleness_of(page))
-    wait.until(lambda b: b.execute_script("return document.readyState") == "complete")
+    _after_navigation(browser, element.click)
 
 
 def _run_and_wait(browser: Any, script: str, *args: Any) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
+    _after_navigation(browser, lambda: browser.execute_script(script, *args))
+
+
+def _after_navigation(browser: Any, action: Callable[[], object]) -> None:
+    """Run `action`, then wait until a new document has loaded in place of this one.
+
+    The old document carries a mark set by script; the wait ends when the window's
+    document no longer has it and is complete. Asking the old page's elements whether
+    they are stale (selenium's `staleness_of`) races with Chromium tearing the page
+    down: mid-navigation it answers "Node with given id does not belong to the
+    document", an unknown error rather than a stale reference. A query that fails
+    while the page swaps is simply asked again.
+    """
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.wait import WebDriverWait
 
-    page = browser.find_element(By.TAG_NAME, "html")
-    browser.execute_script(script, *args)
-    wait = WebDriverWait(browser, 30)
-    wait.until(expected_conditions.staleness_of(page))
-    wait.until(lambda b: b.execute_script("return document.readyState") == "complete")
+    browser.execute_script("document.documentElement.dataset.leaving = 'yes';")
+    action()
+
+    def new_page_loaded(driver: Any) -> bool:
+        try:
+            return bool(driver.execute_script(
+                "return document.readyState === 'complete'"
+                " && document.documentElement.dataset.leaving !== 'yes';"
+            ))
+        except WebDriverException:
+            return False
+
+    WebDriverWait(browser, 30).until(new_page_loaded)
 
 
 def _sign_in(browser: Any, url: str, name: str) -> None:
