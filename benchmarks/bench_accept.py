@@ -33,7 +33,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -193,9 +193,14 @@ def _load(
 
 
 def _fsyncs_per_package(
-    server: GatewayServer | PeerServer, secret: str, packages: list[bytes], workdir: Path
+    server: GatewayServer | PeerServer,
+    secret: str,
+    packages: list[bytes],
+    workdir: Path,
+    clients: int = 2,
 ) -> float:
-    """fsync + fdatasync calls of the workers over ``len(packages)`` requests (strace -c)."""
+    """fsync + fdatasync calls of the workers over ``len(packages)`` requests (strace -c), sent
+    by ``clients`` at once (with more, SQLite's group commit shares fsyncs)."""
     run_load(server.port, secret, packages[:4], 2, 60)  # warm both workers first
     out = workdir / f"strace-{uuid.uuid4().hex}.txt"
     command = ["strace", "-f", "-c", "-e", "trace=fsync,fdatasync", "-o", str(out)]
@@ -203,7 +208,7 @@ def _fsyncs_per_package(
         command += ["-p", str(pid)]
     tracer = subprocess.Popen(command, stderr=subprocess.DEVNULL)
     time.sleep(1.0)  # strace attaches
-    done = run_load(server.port, secret, packages[4:], 2, 600)
+    done = run_load(server.port, secret, packages[4:], clients, 600)
     time.sleep(0.3)
     tracer.send_signal(signal.SIGINT)
     tracer.wait(timeout=30)
@@ -237,26 +242,20 @@ def _transactions_per_package(
 def _count_transactions(count: int, secret: str, workdir: Path) -> None:
     """(In a child process, with the gateway's environment.) Count the dialect's transactions
     per accepted SendDocument, by mode, over ``count`` requests."""
-    import contextlib
     import wsgiref.util
 
     from gateway.config import load_settings
     from gateway.server import build_app
-    from gateway.store.engine import PostgresDialect, SqliteDialect
+    from gateway.store.engine import Mode, SqlDatabase
 
     counts: Counter[str] = Counter()
+    cursor = SqlDatabase._cursor
 
-    def counting(original: Any) -> Any:
-        @contextlib.contextmanager
-        def transaction(self: Any, connection: Any, mode: str = "write") -> Iterator[Any]:
-            counts[mode] += 1
-            with original(self, connection, mode) as cursor:
-                yield cursor
+    def counting(self: SqlDatabase, mode: Mode) -> Any:
+        counts[mode] += 1
+        return cursor(self, mode)
 
-        return transaction
-
-    for dialect in (SqliteDialect, PostgresDialect):
-        dialect.transaction = counting(dialect.transaction)  # type: ignore[method-assign]
+    SqlDatabase._cursor = counting  # type: ignore[method-assign]
     app = build_app(load_settings())
     packages = make_packages(count + 2, ATTACHMENT_BYTES, workdir / "count-src")
 
@@ -352,6 +351,14 @@ def main() -> None:
             gateway_fsyncs = _fsyncs_per_package(gateway, setup[1], counted, workdir)
         finally:
             gateway.stop()
+        setup = _gateway_data(workdir, "gateway-counted-many", args.postgres)
+        gateway = GatewayServer(setup[0], args.workers, setup[2])
+        try:
+            gateway_fsyncs_many = _fsyncs_per_package(
+                gateway, setup[1], counted, workdir, args.clients
+            )
+        finally:
+            gateway.stop()
         peer = PeerServer(workdir / "peer-counted", args.workers)
         try:
             peer_fsyncs = _fsyncs_per_package(peer, "", counted, workdir)
@@ -370,6 +377,7 @@ def main() -> None:
         if runs:
             for key in ("per_s", "cpu_ms_per_package", "p50_ms", "p99_ms"):
                 report[label][f"{key}_median"] = _median(runs, key)
+    report["gateway"][f"fsyncs_per_package_{args.clients}_clients"] = gateway_fsyncs_many
     report["gateway"]["transactions_per_package"] = transactions
     report["peer"]["transactions_per_package"] = {"write": 1.0, "total": 1.0}
     if gateway_runs:

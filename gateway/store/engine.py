@@ -4,8 +4,9 @@ for a block of calls, see :meth:`SqlDatabase.transaction`).
 
 SQLite is the embedded default (WAL, ``synchronous=FULL``: a commit survives power loss);
 PostgreSQL serves several gateway nodes. Queries are written once with ``?`` placeholders; the
-PostgreSQL dialect rewrites them. Each thread gets its own connection (gunicorn sync workers
-use one thread; tests and the demo server may use several).
+PostgreSQL dialect rewrites them. Each thread gets its own connection for reads (and, on
+PostgreSQL, for writes); SQLite's writers of one process share one connection and group their
+commits (:mod:`gateway.store.group_commit`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, Literal, Protocol
 from gateway import instruments
 from gateway.audit.chain import AuditRecord, next_record
 from gateway.errors import StorageError
+from gateway.store.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
 Row = Mapping[str, Any]
@@ -71,9 +73,13 @@ class SqliteDialect:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def connect(self) -> sqlite3.Connection:
+    def connect(self, shared: bool = False) -> sqlite3.Connection:
+        """A connection in autocommit mode; ``shared`` ones may pass between threads (the
+        group committer's, used by one thread at a time under its lock)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+        connection = sqlite3.connect(
+            self.path, isolation_level=None, timeout=30.0, check_same_thread=not shared
+        )
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=FULL")
         connection.execute("PRAGMA foreign_keys=ON")
@@ -88,7 +94,8 @@ class SqliteDialect:
         """Reads take no write lock; a ``cache`` commit skips its own fsync.
 
         With WAL, ``synchronous=NORMAL`` keeps the database consistent; the commit becomes
-        durable with the next FULL commit's fsync, which covers the whole WAL.
+        durable with the next FULL commit's fsync, which covers the whole WAL. (The store's
+        writes go through :class:`GroupCommit`, which applies the same rule per batch.)
         """
         cursor = connection.cursor()
         if mode == "cache":
@@ -167,6 +174,9 @@ class SqlDatabase:
         self._local = threading.local()
         self._connections: list[Any] = []
         self._lock = threading.Lock()
+        self._group: GroupCommit | None = None
+        if isinstance(dialect, SqliteDialect):
+            self._group = GroupCommit(lambda: dialect.connect(shared=True))
 
     def _connection(self) -> Any:
         connection = getattr(self._local, "connection", None)
@@ -186,7 +196,7 @@ class SqlDatabase:
             return
         started = time.perf_counter()
         try:
-            with self.dialect.transaction(self._connection(), mode) as cursor:
+            with self._cursor(mode) as cursor:
                 yield Query(cursor, self.dialect)
             if mode == "write":  # the commit latency operators watch (``/metrics``)
                 instruments.STORE_COMMIT_SECONDS.labels(self.dialect.name).observe(
@@ -198,6 +208,11 @@ class SqlDatabase:
             if type(exc).__module__.startswith("psycopg"):
                 raise storage_error(exc) from exc
             raise
+
+    def _cursor(self, mode: Mode) -> contextlib.AbstractContextManager[Cursor]:
+        if self._group is not None and mode != "read":
+            return self._group.write(durable=mode == "write")
+        return self.dialect.transaction(self._connection(), mode)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -214,6 +229,8 @@ class SqlDatabase:
                 self._local.unit = None
 
     def close(self) -> None:
+        if self._group is not None:
+            self._group.close()
         with self._lock:
             for connection in self._connections:
                 with contextlib.suppress(Exception):
