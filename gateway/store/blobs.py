@@ -54,6 +54,21 @@ class BlobWriting(Protocol):
     ) -> None: ...
 
 
+def write_whole(writer: BlobWriting, data: bytes) -> BlobRef:
+    """A store's ``put_bytes`` through its own writer (hashed, limited, filed alike)."""
+    with writer as w:
+        w.write(data)
+        return w.commit()
+
+
+def write_stream(writer: BlobWriting, stream: BinaryIO) -> BlobRef:
+    """A store's ``put_stream`` through its own writer, a chunk at a time."""
+    with writer as w:
+        while chunk := stream.read(CHUNK):
+            w.write(chunk)
+        return w.commit()
+
+
 class BlobStore(Protocol):
     """What the gateway needs from a blob backend (``blob_backend``: ``file`` or ``postgres``).
 
@@ -263,15 +278,10 @@ class FileBlobStore:
         return BlobWriter(self, max_size)
 
     def put_bytes(self, data: bytes) -> BlobRef:
-        with self.writer() as w:
-            w.write(data)
-            return w.commit()
+        return write_whole(self.writer(), data)
 
     def put_stream(self, stream: BinaryIO, max_size: int | None = None) -> BlobRef:
-        with self.writer(max_size) as w:
-            while chunk := stream.read(CHUNK):
-                w.write(chunk)
-            return w.commit()
+        return write_stream(self.writer(max_size), stream)
 
     def adopt(self, path: str | os.PathLike[str], digest: str) -> BlobRef:
         """File a finished file the gateway wrote itself under ``digest``, without a copy.
@@ -470,9 +480,7 @@ class StagedBlobs:
             return f.read()
 
     def put_bytes(self, data: bytes) -> BlobRef:
-        with self.writer() as w:
-            w.write(data)
-            return w.commit()
+        return write_whole(self.writer(), data)
 
     def publish(self) -> None:
         """File every staged blob under its address in the backend (durably)."""

@@ -32,7 +32,15 @@ from typing import BinaryIO
 
 from gateway.edxml.model import BlobRef
 from gateway.errors import StorageError
-from gateway.store.blobs import CHUNK, BlobStore, BlobWriting, MeteredWriter, Referenced
+from gateway.store.blobs import (
+    CHUNK,
+    BlobStore,
+    BlobWriting,
+    MeteredWriter,
+    Referenced,
+    write_stream,
+    write_whole,
+)
 from gateway.store.crash import crash_point
 from gateway.store.engine import Query, SqlDatabase
 
@@ -192,15 +200,10 @@ class InlineBlobStore:
         return InlineWriter(self, max_size)
 
     def put_bytes(self, data: bytes) -> BlobRef:
-        with self.writer() as w:
-            w.write(data)
-            return w.commit()
+        return write_whole(self.writer(), data)
 
     def put_stream(self, stream: BinaryIO, max_size: int | None = None) -> BlobRef:
-        with self.writer(max_size) as w:
-            while chunk := stream.read(CHUNK):
-                w.write(chunk)
-            return w.commit()
+        return write_stream(self.writer(max_size), stream)
 
     def adopt(self, path: str | os.PathLike[str], digest: str) -> BlobRef:
         """A finished scratch file: read into the database when small, else the backend's."""

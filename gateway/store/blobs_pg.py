@@ -33,6 +33,7 @@ from gateway.store.blobs import (
     MeteredWriter,
     Referenced,
     clean_scratch,
+    write_stream,
 )
 from gateway.store.crash import crash_point
 
@@ -265,10 +266,7 @@ class PostgresBlobStore:
         return ref
 
     def put_stream(self, stream: BinaryIO, max_size: int | None = None) -> BlobRef:
-        with self.writer(max_size) as w:
-            while chunk := stream.read(CHUNK):
-                w.write(chunk)
-            return w.commit()
+        return write_stream(self.writer(max_size), stream)
 
     def adopt(self, path: str | os.PathLike[str], digest: str) -> BlobRef:
         """Copy a scratch file in, a chunk at a time; its hash must equal ``digest``."""
