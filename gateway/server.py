@@ -19,6 +19,7 @@ from typing import Any
 from gateway import instruments, logs
 from gateway.config import Settings
 from gateway.exchange import Exchange
+from gateway.store.memo import agencies_remembered
 from gateway.web import RequestLog
 from gateway.web.admission import Admission, Gate, SlotPool, TokenBuckets
 
@@ -97,12 +98,17 @@ def mount(
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = str(environ.get("PATH_INFO", "")) or "/"
-        for prefix, name, face in ordered:
-            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
-                logs.bind(face=name)
-                return face(environ, start_response)
-        logs.bind(face=default_name)
-        return default_face(environ, start_response)
+        name, face = next(
+            (
+                (name, face)
+                for prefix, name, face in ordered
+                if path == prefix or path.startswith(prefix.rstrip("/") + "/")
+            ),
+            (default_name, default_face),
+        )
+        logs.bind(face=name)
+        with agencies_remembered():  # one request's look-ups of the same agency read it once
+            return face(environ, start_response)
 
     return app
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from gateway.audit.chain import AuditRecord
 from gateway.errors import AlreadyExists, StorageError
+from gateway.store import memo
 from gateway.store.blobs_inline import insert_inline_blobs
 from gateway.store.console_sql import ConsoleTables
 from gateway.store.delegation_sql import DelegationTables
@@ -107,6 +108,7 @@ class SqlStore(RelayTables, DelegationTables, OpsTables, RetentionTables):
 
     # -- agencies ----------------------------------------------------------------------------
     def add_agency(self, agency: AgencyRecord) -> None:
+        memo.forget(agency.code)
         try:
             with self._tx() as q:
                 q.run(
@@ -143,6 +145,9 @@ class SqlStore(RelayTables, DelegationTables, OpsTables, RetentionTables):
             raise
 
     def get_agency(self, code: str) -> AgencyRecord | None:
+        return memo.recalled(code, self._read_agency)
+
+    def _read_agency(self, code: str) -> AgencyRecord | None:
         with self._tx("read") as q:
             row = q.one(f"SELECT {AGENCY_COLUMNS} FROM agencies WHERE code = ?", (code,))
         return agency_from(row) if row else None
@@ -161,6 +166,7 @@ class SqlStore(RelayTables, DelegationTables, OpsTables, RetentionTables):
         secret_version: int | None = None,
         secret_hash: str | None = None,
     ) -> AgencyRecord:
+        memo.forget(code)
         changes: dict[str, Any] = {"updated_at": updated_at}
         if enabled is not None:
             changes["enabled"] = enabled

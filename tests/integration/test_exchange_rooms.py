@@ -20,7 +20,9 @@ from gateway.config import Settings
 from gateway.edxml.writer import package_bytes
 from gateway.exchange import Exchange
 from gateway.reverify import NO_RAW_TRANSLATED, reverify
-from gateway.store.engine import SqliteDialect
+from gateway.store.engine import Mode, SqlDatabase
+from gateway.store.memo import agencies_remembered
+from gateway.store.sql import SqlStore
 from tests.fixtures.packages import build_document
 from tests.integration.test_legacy_edoc import (
     EDOC,
@@ -36,6 +38,7 @@ from tests.integration.test_legacy_edoc import (
 
 REPO = Path(__file__).resolve().parents[2]
 G22, H41 = "000.00.00.G22", "000.00.00.H41"
+NOBODY = "000.00.00.X99"  # no agency has this code
 
 
 @pytest.fixture
@@ -195,22 +198,49 @@ def test_bytes_in_the_strict_layout_are_kept_once(exchange: Exchange) -> None:
     assert kept is not None and kept.raw_sha256 != kept.blob_sha256  # then both are kept
 
 
-def test_an_accept_is_one_transaction(exchange: Exchange, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Counted on the dialect: the write transactions of a send are the accept's own."""
-    modes: list[str] = []
-    dialect = type(exchange.store.dialect)  # type: ignore[attr-defined]
-    original = dialect.transaction
+def test_an_agency_is_read_once_per_request_and_again_after_a_change(
+    exchange: Exchange, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = exchange.store
+    reads: list[str] = []
+    original = SqlStore._read_agency
 
-    def counting(self: SqliteDialect, connection: object, mode: str = "write") -> object:
+    def counting(self: SqlStore, code: str) -> object:
+        reads.append(code)
+        return original(self, code)
+
+    monkeypatch.setattr(SqlStore, "_read_agency", counting)
+    with agencies_remembered():
+        assert store.get_agency(G22) is not None and store.get_agency(G22) is not None
+        assert store.get_agency(NOBODY) is None and store.get_agency(NOBODY) is None
+        assert reads == [G22, NOBODY]
+        store.update_agency(G22, updated_at=2, enabled=False)
+        record = store.get_agency(G22)
+        assert record is not None and not record.enabled  # the change is seen in the request
+    assert reads == [G22, NOBODY, G22]
+    store.get_agency(G22)
+    store.get_agency(G22)
+    assert reads.count(G22) == 4  # outside a request nothing is remembered
+
+
+def test_an_accept_is_one_transaction(exchange: Exchange, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counted where the store opens each transaction: the writes of a send are the accept's."""
+    modes: list[str] = []
+    original = SqlDatabase._cursor
+
+    def counting(self: SqlDatabase, mode: Mode) -> object:
         modes.append(mode)
-        return original(self, connection, mode)
+        return original(self, mode)
 
     pkg = build_document(exchange.blobs, b"%PDF-1.4 one transaction")  # its attachment, before
     data = package_bytes(pkg, exchange.blobs)
-    monkeypatch.setattr(dialect, "transaction", counting)
-    receipt = exchange.send_document(G22, data)
+    monkeypatch.setattr(SqlDatabase, "_cursor", counting)
+    with agencies_remembered():  # as the server does for each request
+        receipt = exchange.send_document(G22, data)
     assert not receipt.duplicate
     assert modes.count("write") == 1 and "cache" not in modes
+    # The sender (its From) and the recipient read once each, and the early duplicate check.
+    assert modes.count("read") == 3
     stored = exchange.store.get_package(receipt.package_id)
     assert stored is not None
     records = exchange.store.audit_records(0, 1000)
