@@ -13,7 +13,8 @@ calls per package; and the gateway's SQL transactions per package are counted in
 (the same WSGI app, the dialect's transactions wrapped with a counter).
 
 Run:  python benchmarks/bench_accept.py [--runs 3] [--seconds 15] [--clients 8] [--quick]
-      add --postgres DSN to measure the gateway on PostgreSQL instead of SQLite.
+      add --postgres DSN to measure the gateway on PostgreSQL instead of SQLite;
+      --profile N: only CPU per package in process, one request at a time, and its profile.
 The load generator shares the cores with the servers: figures are a floor, not a ceiling.
 """
 
@@ -239,25 +240,15 @@ def _transactions_per_package(
     return result
 
 
-def _count_transactions(count: int, secret: str, workdir: Path) -> None:
-    """(In a child process, with the gateway's environment.) Count the dialect's transactions
-    per accepted SendDocument, by mode, over ``count`` requests."""
+def _in_process_sender(secret: str) -> Callable[[bytes], None]:
+    """(In a child process, with the gateway's environment.) SendDocument through the
+    gateway's WSGI app, without a socket: what the server spends, less the HTTP server."""
     import wsgiref.util
 
     from gateway.config import load_settings
     from gateway.server import build_app
-    from gateway.store.engine import Mode, SqlDatabase
 
-    counts: Counter[str] = Counter()
-    cursor = SqlDatabase._cursor
-
-    def counting(self: SqlDatabase, mode: Mode) -> Any:
-        counts[mode] += 1
-        return cursor(self, mode)
-
-    SqlDatabase._cursor = counting  # type: ignore[method-assign]
     app = build_app(load_settings())
-    packages = make_packages(count + 2, ATTACHMENT_BYTES, workdir / "count-src")
 
     def call(package: bytes) -> None:
         body = send_document_request(package, secret)
@@ -275,6 +266,36 @@ def _count_transactions(count: int, secret: str, workdir: Path) -> None:
         if not status[0].startswith("200") or b"packageId" not in answer:
             raise RuntimeError(f"SendDocument failed: {status[0]} {answer[:300]!r}")
 
+    return call
+
+
+def _profile_in_child(count: int, dsn: str, workdir: Path | None) -> None:
+    with tempfile.TemporaryDirectory(prefix="edoc-bench-profile-", dir=workdir) as tmp:
+        data, secret, scoped = _gateway_data(Path(tmp), "gateway-profiled", dsn)
+        command = [sys.executable, __file__, "--profile-child", str(count)]
+        subprocess.run(
+            [*command, f"--secret={secret}", f"--workdir={tmp}"],
+            env=_environment(data, scoped),
+            check=True,
+            timeout=1800,
+        )
+
+
+def _count_transactions(count: int, secret: str, workdir: Path) -> None:
+    """(In a child process.) Count the store's transactions per accepted SendDocument, by
+    mode, over ``count`` requests."""
+    from gateway.store.engine import Mode, SqlDatabase
+
+    counts: Counter[str] = Counter()
+    cursor = SqlDatabase._cursor
+
+    def counting(self: SqlDatabase, mode: Mode) -> Any:
+        counts[mode] += 1
+        return cursor(self, mode)
+
+    SqlDatabase._cursor = counting  # type: ignore[method-assign]
+    call = _in_process_sender(secret)
+    packages = make_packages(count + 2, ATTACHMENT_BYTES, workdir / "count-src")
     for package in packages[:2]:  # warm-up: first connections, caches
         call(package)
     counts.clear()
@@ -283,6 +304,32 @@ def _count_transactions(count: int, secret: str, workdir: Path) -> None:
     result = {mode: n / count for mode, n in counts.items()}
     result["total"] = sum(counts.values()) / count
     print(json.dumps(result))
+
+
+def _profile(count: int, secret: str, workdir: Path) -> None:
+    """(In a child process.) CPU per package over ``count`` requests one at a time, then the
+    same requests again under cProfile: the functions that take the most of it."""
+    import cProfile
+    import pstats
+
+    call = _in_process_sender(secret)
+    packages = make_packages(2 * count + 2, ATTACHMENT_BYTES, workdir / "profile-src")
+    for package in packages[:2]:
+        call(package)
+    started, wall = time.process_time(), time.perf_counter()
+    for package in packages[2 : count + 2]:
+        call(package)
+    cpu_ms = (time.process_time() - started) * 1000 / count
+    wall_ms = (time.perf_counter() - wall) * 1000 / count
+    print(f"CPU {cpu_ms:.2f} ms, wall {wall_ms:.2f} ms per package ({count} in a row)")
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for package in packages[count + 2 :]:
+        call(package)
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("cumulative").print_stats(60)
+    stats.sort_stats("tottime").print_stats(30)
 
 
 def _median(runs: list[dict[str, float]], key: str) -> float:
@@ -305,11 +352,21 @@ def main() -> None:
         "--before", type=Path, default=None, help="another checkout's gateway, run interleaved"
     )
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="only profile N packages in process"
+    )
     parser.add_argument("--count-transactions", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--profile-child", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--secret", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.count_transactions:
         _count_transactions(args.count_transactions, args.secret, args.workdir)
+        return
+    if args.profile_child:
+        _profile(args.profile_child, args.secret, args.workdir)
+        return
+    if args.profile:
+        _profile_in_child(args.profile, args.postgres, args.workdir)
         return
     if args.quick:
         args.runs, args.seconds, args.counted = 1, 2, 20

@@ -5,7 +5,6 @@ collector removes only inline rows that are old and that no package names."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -19,36 +18,20 @@ from gateway.config import BlobBackend, Settings
 from gateway.edxml.writer import package_bytes
 from gateway.errors import GatewayError, StorageError
 from gateway.exchange import Exchange
-from gateway.security.credentials import new_master_key
 from gateway.store.blobs_inline import InlineBlobStore, held_for_commit
 from gateway.store.retention import collect_blobs
 from gateway.store.sql import SqlStore
-from tests.conftest import postgres_schema
 from tests.fixtures.cluster import organization
 from tests.fixtures.packages import MINIMAL_PDF, build_document
+from tests.fixtures.stores import BLOB_SETUPS, setup_settings
 
 SENDER, RECEIVER = "000.00.00.G22", "000.00.00.H41"
 
 
-@pytest.fixture(
-    params=[
-        pytest.param((BlobBackend.FILE, False), id="file-sqlite"),
-        pytest.param((BlobBackend.FILE, True), id="file-postgres", marks=pytest.mark.postgres),
-        pytest.param(
-            (BlobBackend.POSTGRES, True), id="postgres-blobs-postgres", marks=pytest.mark.postgres
-        ),
-    ]
-)
+@pytest.fixture(params=BLOB_SETUPS)
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
-    backend, on_postgres = request.param
-    with contextlib.ExitStack() as scope:
-        dsn = scope.enter_context(postgres_schema()) if on_postgres else ""
-        yield Settings(
-            data_dir=tmp_path / "data",
-            database_dsn=dsn,
-            blob_backend=backend,
-            master_key=new_master_key(),
-        )
+    with setup_settings(request.param, tmp_path / "data") as settings:
+        yield settings
 
 
 def _exchange(settings: Settings) -> Exchange:

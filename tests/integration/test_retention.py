@@ -5,7 +5,6 @@ still verifies; a SIGKILL in the middle of a purge or of a collection loses noth
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import os
@@ -19,15 +18,14 @@ from typing import Any
 import pytest
 
 from gateway.audit.chain import verify as verify_audit
-from gateway.config import BlobBackend, Settings
+from gateway.config import Settings
 from gateway.edxml.writer import package_bytes
 from gateway.errors import GatewayError
 from gateway.exchange import Exchange, Receipt
-from gateway.security.credentials import new_master_key
 from gateway.store.retention import DAY, collect_blobs, run_retention
-from tests.conftest import postgres_schema
 from tests.fixtures.cluster import organization
 from tests.fixtures.packages import MINIMAL_PDF, build_document
+from tests.fixtures.stores import BLOB_SETUPS, setup_settings
 
 SENDER, RECEIVER = "000.00.00.G22", "000.00.00.H41"
 T0 = dt.datetime(2026, 1, 5, 8, 0, 0, tzinfo=dt.UTC)
@@ -42,34 +40,16 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(
-    params=[
-        pytest.param((BlobBackend.FILE, False), id="file-sqlite"),
-        pytest.param((BlobBackend.FILE, True), id="file-postgres", marks=pytest.mark.postgres),
-        # PostgreSQL blobs live in the PostgreSQL store: there is no SQLite pairing to test.
-        pytest.param(
-            (BlobBackend.POSTGRES, True), id="postgres-blobs-postgres", marks=pytest.mark.postgres
-        ),
-    ]
-)
+@pytest.fixture(params=BLOB_SETUPS)
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
-    backend, on_postgres = request.param
-    with contextlib.ExitStack() as scope:
-        dsn = scope.enter_context(postgres_schema()) if on_postgres else ""
-        store_settings = Settings(data_dir=tmp_path / "data", database_dsn=dsn)
-        yield _retention_settings(store_settings, backend)
-
-
-def _retention_settings(store_settings: Settings, backend: BlobBackend) -> Settings:
-    return dataclasses.replace(
-        store_settings,
-        blob_backend=backend,
-        master_key=new_master_key(),
-        retention_document_days=30,
-        retention_status_days=30,
-        retention_duplicate_days=365,
-        blob_collect_grace_hours=1,
-    )
+    with setup_settings(request.param, tmp_path / "data") as settings:
+        yield dataclasses.replace(
+            settings,
+            retention_document_days=30,
+            retention_status_days=30,
+            retention_duplicate_days=365,
+            blob_collect_grace_hours=1,
+        )
 
 
 @pytest.fixture
