@@ -18,6 +18,7 @@ concurrent commits together.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -44,6 +45,7 @@ class GroupCommit:
     def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
         self._connect = connect
         self._connection: sqlite3.Connection | None = None
+        self._pid = os.getpid()
         self._turn = threading.Lock()
         self._queue_lock = threading.Lock()
         self._queued = 0
@@ -88,11 +90,11 @@ class GroupCommit:
         try:
             cursor.execute("SAVEPOINT member")
             yield cursor
+            cursor.execute("RELEASE member")
         except BaseException as exc:
             failure = exc
             self._undo(cursor, batch)
         else:
-            cursor.execute("RELEASE member")
             batch.members += 1
         finally:
             cursor.close()
@@ -105,8 +107,11 @@ class GroupCommit:
         self._turn.release()
 
     def _writer(self) -> sqlite3.Connection:
-        if self._connection is None:
+        """The shared connection; a forked child opens its own (never its parent's)."""
+        if self._connection is None or self._pid != os.getpid():
             self._connection = self._connect()
+            self._pid = os.getpid()
+            self._batch = None  # a parent's open batch is the parent's
         return self._connection
 
     def _join(self, durable: bool) -> _Batch:
@@ -115,12 +120,12 @@ class GroupCommit:
         SQLite fixes a commit's sync level before the transaction begins, so a durable writer
         does not join a batch of replay-cache rows: it commits that batch (no fsync) first.
         """
+        connection = self._writer()
         if self._batch is not None and durable and not self._batch.durable:
             cached, self._batch = self._batch, None
             self._finish(cached)
             cached.committed.set()
         if self._batch is None:
-            connection = self._writer()
             connection.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             connection.execute("BEGIN IMMEDIATE")
             self._batch = _Batch(durable)

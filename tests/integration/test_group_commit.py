@@ -153,6 +153,35 @@ def test_a_write_inside_a_write_on_one_thread_is_refused_not_a_hang(database: Pa
     group.close()
 
 
+def test_a_forked_child_writes_on_a_connection_of_its_own(database: Path) -> None:
+    """A SQLite connection must never cross a fork: the child opens its own."""
+    opened: list[int] = []
+
+    def connect() -> sqlite3.Connection:
+        opened.append(os.getpid())
+        return SqliteDialect(database).connect(shared=True)
+
+    group = GroupCommit(connect)
+    with group.write() as cursor:
+        cursor.execute("INSERT INTO rows VALUES ('parent', NULL)")
+    child = os.fork()
+    if child == 0:  # the child: write, then leave without running the parent's cleanup
+        code = 1
+        try:
+            with group.write() as cursor:
+                cursor.execute("INSERT INTO rows VALUES ('child', NULL)")
+            code = 0 if opened == [os.getppid(), os.getpid()] else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with group.write() as cursor:  # the parent's connection still works
+        cursor.execute("INSERT INTO rows VALUES ('parent again', NULL)")
+    assert _names(database) == {"parent", "child", "parent again"}
+    assert opened == [os.getpid()]  # the parent kept its one connection
+    group.close()
+
+
 _WRITERS = """
 import sys, threading, time
 from pathlib import Path
