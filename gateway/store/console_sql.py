@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -140,7 +141,30 @@ def code_key(code: str) -> str:
 def _fts_words(words: str) -> str:
     """An FTS5 query that needs every word, each quoted (no operator syntax reaches FTS5)."""
     terms = [w.replace('"', "") for w in words.split()]
-    return " ".join(f'"{t}"' for t in terms if t)
+    return " AND ".join(_fts_term(t) for t in terms if t)
+
+
+_D_VARIANTS_UP_TO = 4
+"""A word with more d's than this is looked for as typed (2 ** 4 spellings at most)."""
+
+
+def _fts_term(term: str) -> str:
+    """One word, d and đ alike (dong finds Đồng, as on PostgreSQL, whose index folds đ).
+
+    SQLite's tokenizer removes accents but keeps đ a letter of its own, so the word is looked
+    for in each spelling that puts d or đ where the clerk typed either.
+    """
+    plain = term.replace("đ", "d").replace("Đ", "D")
+    places = [i for i, letter in enumerate(plain) if letter in "dD"]
+    if not places or len(places) > _D_VARIANTS_UP_TO:
+        return f'"{term}"'
+    spellings = []
+    for choice in itertools.product("dđ", repeat=len(places)):
+        letters = list(plain)
+        for place, letter in zip(places, choice, strict=True):
+            letters[place] = letter
+        spellings.append("".join(letters))
+    return "(" + " OR ".join(f'"{s}"' for s in spellings) + ")"
 
 
 def party_token(role: str, code: str) -> str:

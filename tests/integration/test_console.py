@@ -270,6 +270,10 @@ def test_the_tracker_finds_a_document_by_each_field(
         exchange, document_id=f"{SENDER},2024/03/07,15/VPCP-KSTT",
         code=replace_code("15", "VPCP-KSTT"), subject="Về việc báo cáo tình hình cải cách",
     )
+    third = send_document(
+        exchange, document_id=f"{SENDER},2024/03/07,16/VPCP-KSTT",
+        code=replace_code("16", "VPCP-KSTT"), subject="Đề xuất giao đất tại Đồng Nai",
+    )
     browser = Browser(console)
     browser.sign_in("vien")
     cases = {
@@ -279,18 +283,23 @@ def test_the_tracker_finds_a_document_by_each_field(
         "words=thu+nghiem": {first},  # diacritics folded
         "words=c%E1%BA%A3i+c%C3%A1ch": {second},
         "words=c%E1%BA%A3i+nghi%E1%BB%87m": set(),  # every word must occur
+        "words=dong+nai": {third},  # d finds đ
+        "words=de+xuat+dat": {third},
+        "words=%C4%91%E1%BA%A5t": {third},  # đất, as typed
+        "words=%C4%90%C3%B4ng": {third},  # Đông
+        "words=ddd": set(),
         f"document_id={SENDER},2024/03/07,15/VPCP-KSTT": {second},
-        f"sender={SENDER}": {first, second},
-        f"recipient={RECEIVER}": {first, second},
+        f"sender={SENDER}": {first, second, third},
+        f"recipient={RECEIVER}": {first, second, third},
         "recipient=000.00.00.X99": set(),
-        "since=2026-11-22&until=2026-11-23": {second},
+        "since=2026-11-22&until=2026-11-23": {second, third},
         "until=2026-11-21": {first},
-        "state=pending": {first, second},
+        "state=pending": {first, second, third},
         "state=dead": set(),
     }
     for query, expected in cases.items():
         page = _found(browser, query)
-        shown = {p for p in (first, second) if f"/documents/{p}" in page}
+        shown = {p for p in (first, second, third) if f"/documents/{p}" in page}
         assert shown == expected, query
     assert "R.Console.Date" in _found(browser, "since=21-11-2026")
 
