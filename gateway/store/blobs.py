@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import io
 import itertools
 import os
 import re
@@ -439,38 +440,58 @@ def _mtime(path: Path) -> float:
         return float("inf")
 
 
+STAGE_IN_MEMORY_BYTES = 1 << 20
+"""What one request may stage in memory, all blobs together; the rest goes to scratch files."""
+
+
 class StagedBlobs:
     """New blobs of one request, written and hashed but filed only when it is accepted.
 
     A blob is visible to readers through this view at once (the reader unwraps a zip it just
-    decoded), and to everyone else only after :meth:`publish`. Until then it is a ``blob-*`` file
+    decoded), and to everyone else only after :meth:`publish`. Until then it is held in memory
+    (the first :data:`STAGE_IN_MEMORY_BYTES` of the request's new blobs) or is a ``blob-*`` file
     in this node's scratch directory, so a crash leaves only what ``clean_temporary`` removes.
     Blobs the store already holds are read from the store. Works over any backend: ``publish``
     hands each file to the backend's ``adopt`` (a hard link for files, a streamed copy for
-    PostgreSQL), which makes it durable; so the scratch writes themselves skip ``fsync``.
+    PostgreSQL) and each held blob to its ``put_bytes`` (a row, when the blob is small enough
+    for the database), which makes it durable; so the scratch writes themselves skip ``fsync``.
     """
 
     durable = False  # the backend's adopt makes a published blob durable
 
-    def __init__(self, store: BlobStore) -> None:
+    def __init__(self, store: BlobStore, in_memory: int = STAGE_IN_MEMORY_BYTES) -> None:
         self.store = store
         self.tmp_dir = store.tmp_dir
-        self._staged: dict[str, Path] = {}
+        self._staged: dict[str, Path | bytes] = {}
+        self._memory_left = in_memory
 
-    def keep(self, digest: str, path: Path) -> None:
-        """Called by a writer's commit: hold ``path`` under ``digest`` (once per content)."""
-        if digest in self._staged:
+    def keep(self, digest: str, content: Path | bytes) -> None:
+        """Called by a writer's commit: hold ``content`` under ``digest`` (once per content)."""
+        if digest not in self._staged:
+            self._staged[digest] = content
+        elif isinstance(content, Path):
             with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-        else:
-            self._staged[digest] = path
+                content.unlink()
 
-    def writer(self, max_size: int | None = None) -> BlobWriter:
-        return BlobWriter(self, max_size)
+    def reserve(self, size: int) -> bool:
+        """Whether ``size`` more bytes may be held in memory (and, if so, count them)."""
+        if size > self._memory_left:
+            return False
+        self._memory_left -= size
+        return True
+
+    def give_back(self, size: int) -> None:
+        """Bytes reserved for a blob that went to a file after all, or was aborted."""
+        self._memory_left += size
+
+    def writer(self, max_size: int | None = None) -> BlobWriting:
+        return StagedWriter(self, max_size)
 
     def open(self, ref: BlobRef | str) -> BinaryIO:
         digest = ref.sha256 if isinstance(ref, BlobRef) else ref
         staged = self._staged.get(digest)
+        if isinstance(staged, bytes):
+            return io.BytesIO(staged)
         if staged is not None:
             return staged.open("rb")
         return self.store.open(digest)
@@ -485,23 +506,66 @@ class StagedBlobs:
     def publish(self) -> None:
         """File every staged blob under its address in the backend (durably)."""
         while self._staged:
-            digest, path = next(iter(self._staged.items()))
-            self.store.adopt(path, digest)
+            digest, content = next(iter(self._staged.items()))
+            if isinstance(content, bytes):
+                self.store.put_bytes(content)
+            else:
+                self.store.adopt(content, digest)
             del self._staged[digest]
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+            if isinstance(content, Path):
+                with contextlib.suppress(FileNotFoundError):
+                    content.unlink()
 
     def discard(self) -> None:
         """Delete what was not published."""
-        for path in self._staged.values():
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+        for content in self._staged.values():
+            if isinstance(content, Path):
+                with contextlib.suppress(FileNotFoundError):
+                    content.unlink()
         self._staged.clear()
 
     @property
     def pending(self) -> int:
         """How many blobs wait to be published."""
         return len(self._staged)
+
+
+class StagedWriter(MeteredWriter):
+    """A staged blob: in memory while the stage's budget lasts, else on to a scratch file."""
+
+    def __init__(self, stage: StagedBlobs, max_size: int | None) -> None:
+        super().__init__(max_size)
+        self._stage = stage
+        self._buffer = bytearray()
+        self._spill: BlobWriter | None = None
+
+    def write(self, data: bytes) -> int:
+        self._count(data)
+        if self._spill is None and self._stage.reserve(len(data)):
+            self._buffer += data
+            return len(data)
+        if self._spill is None:
+            self._spill = BlobWriter(self._stage)
+            self._spill.write(bytes(self._buffer))
+            self._stage.give_back(len(self._buffer))
+            self._buffer = bytearray()
+        return self._spill.write(data)
+
+    def commit(self) -> BlobRef:
+        self._start_commit()
+        if self._spill is not None:
+            return self._spill.commit()
+        ref = self.digest()
+        self._stage.keep(ref.sha256, bytes(self._buffer))
+        self._buffer = bytearray()
+        return ref
+
+    def abort(self) -> None:
+        self._done = True
+        self._stage.give_back(len(self._buffer))
+        self._buffer = bytearray()
+        if self._spill is not None:
+            self._spill.abort()
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ import pytest
 
 from gateway.edxml.model import EMPTY_SHA256, BlobRef
 from gateway.errors import LimitExceeded, StorageError
-from gateway.store.blobs import CHUNK, FileBlobStore, staged
+from gateway.store.blobs import CHUNK, FileBlobStore, StagedBlobs, staged
 from tests.fixtures.packages import tmp_leftovers
 
 
@@ -279,3 +279,37 @@ def test_staged_blobs_are_filed_only_when_published(tmp_path: Path) -> None:
         dropped = stage.put_bytes(b"refused")
     assert not store.contains(dropped)
     assert list(store.tmp_dir.iterdir()) == []
+
+
+def test_a_stage_holds_small_blobs_in_memory_and_spills_past_its_budget(tmp_path: Path) -> None:
+    store = FileBlobStore(tmp_path / "blobs", durable=False)
+    stage = StagedBlobs(store, in_memory=100)
+    small = stage.put_bytes(b"s" * 60)
+    assert tmp_leftovers(store) == []  # in memory: no scratch file
+    with stage.writer() as w:  # 60 + 50 > 100: this one goes to a file, written in pieces
+        w.write(b"x" * 30)
+        w.write(b"y" * 20)
+        spilled = w.commit()
+    assert len(tmp_leftovers(store)) == 1
+    last = stage.put_bytes(b"z" * 40)  # the spilled blob's bytes were given back: 40 fits
+    assert len(tmp_leftovers(store)) == 1
+    assert stage.read_bytes(spilled) == b"x" * 30 + b"y" * 20
+    assert stage.read_bytes(small) == b"s" * 60 and stage.read_bytes(last) == b"z" * 40
+    assert not any(store.contains(r) for r in (small, spilled, last))
+    stage.publish()
+    assert [store.read_bytes(r) for r in (small, spilled, last)] == [
+        b"s" * 60, b"x" * 30 + b"y" * 20, b"z" * 40
+    ]
+    assert tmp_leftovers(store) == [] and stage.pending == 0
+
+
+def test_an_aborted_staged_blob_leaves_nothing_and_frees_its_memory(tmp_path: Path) -> None:
+    store = FileBlobStore(tmp_path / "blobs", durable=False)
+    stage = StagedBlobs(store, in_memory=100)
+    with pytest.raises(LimitExceeded), stage.writer(max_size=80) as w:
+        w.write(b"a" * 70)
+        w.write(b"a" * 20)  # past max_size: the writer aborts itself
+    ref = stage.put_bytes(b"b" * 100)  # the whole budget is there again
+    assert tmp_leftovers(store) == [] and stage.pending == 1
+    stage.discard()
+    assert not store.contains(ref) and tmp_leftovers(store) == []
