@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterator
 
 from gateway.store.records import AgencyRecord
 
-_SEEN: contextvars.ContextVar[dict[str, AgencyRecord | None] | None] = contextvars.ContextVar(
-    "agencies_seen", default=None
+_SEEN: contextvars.ContextVar[dict[tuple[int, str], AgencyRecord | None] | None] = (
+    contextvars.ContextVar("agencies_seen", default=None)
 )
+"""By store (its ``id``: one process may hold several, as the tests do) and agency code."""
 
 
 @contextlib.contextmanager
@@ -31,18 +32,21 @@ def agencies_remembered() -> Iterator[None]:
         _SEEN.reset(token)
 
 
-def recalled(code: str, look_up: Callable[[str], AgencyRecord | None]) -> AgencyRecord | None:
-    """The record of ``code``: remembered in this request, else looked up (and remembered)."""
+def recalled(
+    store: object, code: str, look_up: Callable[[str], AgencyRecord | None]
+) -> AgencyRecord | None:
+    """``store``'s record of ``code``: remembered in this request, else looked up (and kept)."""
     seen = _SEEN.get()
     if seen is None:
         return look_up(code)
-    if code not in seen:
-        seen[code] = look_up(code)
-    return seen[code]
+    key = (id(store), code)
+    if key not in seen:
+        seen[key] = look_up(code)
+    return seen[key]
 
 
-def forget(code: str) -> None:
+def forget(store: object, code: str) -> None:
     """A change to ``code``'s record: the next look-up in this request reads it again."""
     seen = _SEEN.get()
     if seen is not None:
-        seen.pop(code, None)
+        seen.pop((id(store), code), None)

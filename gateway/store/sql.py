@@ -108,7 +108,7 @@ class SqlStore(RelayTables, DelegationTables, OpsTables, RetentionTables):
 
     # -- agencies ----------------------------------------------------------------------------
     def add_agency(self, agency: AgencyRecord) -> None:
-        memo.forget(agency.code)
+        memo.forget(self, agency.code)
         try:
             with self._tx() as q:
                 q.run(
@@ -145,7 +145,7 @@ class SqlStore(RelayTables, DelegationTables, OpsTables, RetentionTables):
             raise
 
     def get_agency(self, code: str) -> AgencyRecord | None:
-        return memo.recalled(code, self._read_agency)
+        return memo.recalled(self, code, self._read_agency)
 
     def _read_agency(self, code: str) -> AgencyRecord | None:
         with self._tx("read") as q:
@@ -166,7 +166,7 @@ class SqlStore(RelayTables, DelegationTables, OpsTables, RetentionTables):
         secret_version: int | None = None,
         secret_hash: str | None = None,
     ) -> AgencyRecord:
-        memo.forget(code)
+        memo.forget(self, code)
         changes: dict[str, Any] = {"updated_at": updated_at}
         if enabled is not None:
             changes["enabled"] = enabled

@@ -20,7 +20,7 @@ from gateway.config import Settings
 from gateway.edxml.writer import package_bytes
 from gateway.exchange import Exchange
 from gateway.reverify import NO_RAW_TRANSLATED, reverify
-from gateway.store.engine import Mode, SqlDatabase
+from gateway.store.engine import Mode, SqlDatabase, SqliteDialect
 from gateway.store.memo import agencies_remembered
 from gateway.store.sql import SqlStore
 from tests.fixtures.packages import build_document
@@ -221,6 +221,17 @@ def test_an_agency_is_read_once_per_request_and_again_after_a_change(
     store.get_agency(G22)
     store.get_agency(G22)
     assert reads.count(G22) == 4  # outside a request nothing is remembered
+
+
+def test_the_agency_memo_keeps_each_store_apart(exchange: Exchange, tmp_path: Path) -> None:
+    other = SqlStore(SqliteDialect(tmp_path / "other.sqlite"))
+    other.migrate()
+    try:
+        with agencies_remembered():
+            assert exchange.store.get_agency(G22) is not None
+            assert other.get_agency(G22) is None  # another database: not the first one's record
+    finally:
+        other.close()
 
 
 def test_an_accept_is_one_transaction(exchange: Exchange, monkeypatch: pytest.MonkeyPatch) -> None:
