@@ -123,8 +123,7 @@ class GroupCommit:
         connection = self._writer()
         if self._batch is not None and durable and not self._batch.durable:
             cached, self._batch = self._batch, None
-            self._finish(cached)
-            cached.committed.set()
+            self._close(cached)
         if self._batch is None:
             connection.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             connection.execute("BEGIN IMMEDIATE")
@@ -159,12 +158,21 @@ class GroupCommit:
             return
         self._batch = None
         try:
-            self._finish(batch)
+            self._close(batch)
         finally:
-            batch.committed.set()
             self._release()
         if succeeded and batch.error is not None:
             raise batch.error
+
+    def _close(self, batch: _Batch) -> None:
+        """Commit (or roll back) ``batch`` and wake its members, whatever happens."""
+        try:
+            self._finish(batch)
+        except BaseException as exc:  # not SQLite's own error: no member may think it kept
+            batch.error = batch.error or exc
+            raise
+        finally:
+            batch.committed.set()
 
     def _finish(self, batch: _Batch) -> None:
         connection = self._writer()
