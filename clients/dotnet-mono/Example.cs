@@ -11,6 +11,7 @@
 
 using System;
 using System.IO;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Web.Services.Protocols;
@@ -209,15 +210,20 @@ public static class Example
         return Exit();
     }
 
-    // Leaves through Environment.Exit rather than by returning from Main. A return makes Mono
-    // (6.8, Debian 12) abort its thread-pool threads at shutdown, and one still finishing the
-    // upload the gateway refused (the limits step) can trip the runtime's assertion
-    // `previous_token == NULL || previous_token == INTERRUPT_STATE` (mono/mono#10832): a SIGABRT
-    // after every line was printed, seen once in CI. Environment.Exit does not abort them.
+    // Leaves through libc's _exit once stdout is flushed, skipping Mono's shutdown. Mono 6.8
+    // (Debian 12) shuts down by stopping its thread-pool threads, and one still finishing the
+    // upload the gateway refused (the limits step) has made that shutdown fail both ways in CI:
+    // returning from Main tripped the assertion `previous_token == NULL || previous_token ==
+    // INTERRUPT_STATE` (SIGABRT, mono/mono#10832), and Environment.Exit once hung for ten
+    // minutes. Every line is printed by then; a real client would simply keep running.
+    [DllImport("libc", EntryPoint = "_exit")]
+    static extern void ExitNow(int status);
+
     static int Exit()
     {
         Console.Out.Flush();
-        Environment.Exit(0);
+        Console.Error.Flush();
+        ExitNow(0);
         return 0;
     }
 }

@@ -755,7 +755,9 @@ def _with_content(
                 writer.abort()
                 assert bound is not None
                 raise bound[1] from None
-            except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+            except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:
+                # ValueError: zipfile seeking before the start of a truncated archive held in
+                # memory (a file answers OSError for the same archive).
                 writer.abort()
                 m.error(
                     "M.Attachment.Zip",

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from gateway.edxml import ReadOptions, read_package
 from gateway.edxml.model import DocumentPackage
 from gateway.errors import GatewayError, LimitExceeded, UnusableInput
-from gateway.store.blobs import FileBlobStore
+from gateway.store.blobs import FileBlobStore, StagedBlobs
 from tests.fixtures.edxml_build import (
     DECL,
     PDF_BYTES,
@@ -644,3 +644,19 @@ def _declared_size_of_entry(archive: bytes, size: int) -> bytes:
     central = bytes(out).rfind(b"PK\x01\x02")
     struct.pack_into("<I", out, central + 24, size)
     return bytes(out)
+
+
+@pytest.mark.parametrize("options", BOTH)
+def test_a_zip_cut_short_before_its_directory_is_damaged_not_a_crash_in_memory(
+    blob_store: FileBlobStore, options: ReadOptions
+) -> None:
+    """Found by the fuzz run: three bytes cut from an entry's data move the central directory,
+    so zipfile seeks to offset -3. Staged in memory (a BytesIO) that is a ValueError, not the
+    OSError a file gives; either way the attachment is a damaged zip, kept as it came."""
+    whole = zip_of({"x.pdf": b"%PDF-1.4\n" + b"content that is stored, not deflated " * 20})
+    cut = whole[:60] + whole[63:]
+    data = document(attachments=[Att(content=cut, content_type="application/pdf")])
+    stage = StagedBlobs(blob_store)
+    pkg = read_package(data, stage, options)
+    assert "M.Attachment.Zip" in [f.code for f in pkg.findings]
+    stage.discard()
