@@ -530,24 +530,36 @@ class StagedBlobs:
         return len(self._staged)
 
 
-class StagedWriter(MeteredWriter):
-    """A staged blob: in memory while the stage's budget lasts, else on to a scratch file."""
+class SpillingWriter(MeteredWriter):
+    """A blob kept in memory while :meth:`_may_hold` allows, else streamed on to the writer
+    :meth:`_spill_writer` gives; a blob that stayed in memory is handed to :meth:`_keep`."""
 
-    def __init__(self, stage: StagedBlobs, max_size: int | None) -> None:
+    def __init__(self, max_size: int | None) -> None:
         super().__init__(max_size)
-        self._stage = stage
         self._buffer = bytearray()
-        self._spill: BlobWriter | None = None
+        self._spill: BlobWriting | None = None
+
+    def _may_hold(self, size: int) -> bool:
+        raise NotImplementedError
+
+    def _let_go(self, size: int) -> None:
+        """``size`` bytes held in memory are no longer (spilled, or aborted)."""
+
+    def _spill_writer(self) -> BlobWriting:
+        raise NotImplementedError
+
+    def _keep(self, digest: str, data: bytes) -> None:
+        raise NotImplementedError
 
     def write(self, data: bytes) -> int:
         self._count(data)
-        if self._spill is None and self._stage.reserve(len(data)):
-            self._buffer += data
-            return len(data)
         if self._spill is None:
-            self._spill = BlobWriter(self._stage)
+            if self._may_hold(len(data)):
+                self._buffer += data
+                return len(data)
+            self._spill = self._spill_writer()
             self._spill.write(bytes(self._buffer))
-            self._stage.give_back(len(self._buffer))
+            self._let_go(len(self._buffer))
             self._buffer = bytearray()
         return self._spill.write(data)
 
@@ -556,16 +568,36 @@ class StagedWriter(MeteredWriter):
         if self._spill is not None:
             return self._spill.commit()
         ref = self.digest()
-        self._stage.keep(ref.sha256, bytes(self._buffer))
+        self._keep(ref.sha256, bytes(self._buffer))
         self._buffer = bytearray()
         return ref
 
     def abort(self) -> None:
         self._done = True
-        self._stage.give_back(len(self._buffer))
+        self._let_go(len(self._buffer))
         self._buffer = bytearray()
         if self._spill is not None:
             self._spill.abort()
+
+
+class StagedWriter(SpillingWriter):
+    """A staged blob: in memory while the stage's budget lasts, else on to a scratch file."""
+
+    def __init__(self, stage: StagedBlobs, max_size: int | None) -> None:
+        super().__init__(max_size)
+        self._stage = stage
+
+    def _may_hold(self, size: int) -> bool:
+        return self._stage.reserve(size)
+
+    def _let_go(self, size: int) -> None:
+        self._stage.give_back(size)
+
+    def _spill_writer(self) -> BlobWriting:
+        return BlobWriter(self._stage)
+
+    def _keep(self, digest: str, data: bytes) -> None:
+        self._stage.keep(digest, data)
 
 
 @contextlib.contextmanager

@@ -36,8 +36,8 @@ from gateway.store.blobs import (
     CHUNK,
     BlobStore,
     BlobWriting,
-    MeteredWriter,
     Referenced,
+    SpillingWriter,
     write_stream,
     write_whole,
 )
@@ -135,41 +135,21 @@ class InlineBlobTable(SqlDatabase):
         return sorted(str(r["sha256"]) for r in rows)
 
 
-class InlineWriter(MeteredWriter):
+class InlineWriter(SpillingWriter):
     """Keeps up to ``inline_blob_bytes`` in memory; past that, streams on to the backend."""
 
     def __init__(self, store: InlineBlobStore, max_size: int | None) -> None:
         super().__init__(max_size)
         self._store = store
-        self._buffer = bytearray()
-        self._spill: BlobWriting | None = None
 
-    def write(self, data: bytes) -> int:
-        self._count(data)
-        if self._spill is not None:
-            return self._spill.write(data)
-        if len(self._buffer) + len(data) <= self._store.limit:
-            self._buffer += data
-            return len(data)
-        self._spill = self._store.backend.writer()
-        self._spill.write(bytes(self._buffer))
-        self._buffer = bytearray()
-        return self._spill.write(data)
+    def _may_hold(self, size: int) -> bool:
+        return len(self._buffer) + size <= self._store.limit
 
-    def commit(self) -> BlobRef:
-        self._start_commit()
-        if self._spill is not None:
-            return self._spill.commit()
-        ref = self.digest()
-        self._store.keep(ref.sha256, bytes(self._buffer))
-        self._buffer = bytearray()
-        return ref
+    def _spill_writer(self) -> BlobWriting:
+        return self._store.backend.writer()
 
-    def abort(self) -> None:
-        self._done = True
-        self._buffer = bytearray()
-        if self._spill is not None:
-            self._spill.abort()
+    def _keep(self, digest: str, data: bytes) -> None:
+        self._store.keep(digest, data)
 
 
 class InlineBlobStore:
