@@ -90,17 +90,13 @@ class SqliteDialect:
         return query
 
     @contextlib.contextmanager
-    def transaction(self, connection: sqlite3.Connection, mode: Mode = "write") -> Iterator[Cursor]:
-        """Reads take no write lock; a ``cache`` commit skips its own fsync.
-
-        With WAL, ``synchronous=NORMAL`` keeps the database consistent; the commit becomes
-        durable with the next FULL commit's fsync, which covers the whole WAL. (The store's
-        writes go through :class:`GroupCommit`, which applies the same rule per batch.)
-        """
+    def transaction(self, connection: sqlite3.Connection, mode: Mode = "read") -> Iterator[Cursor]:
+        """A read, which takes no write lock. Writes (durable or replay-cache) go through the
+        process's :class:`GroupCommit`, which sets the sync level per batch."""
+        if mode != "read":
+            raise ValueError(f"a SQLite {mode} transaction goes through GroupCommit")
         cursor = connection.cursor()
-        if mode == "cache":
-            cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("BEGIN" if mode == "read" else "BEGIN IMMEDIATE")
+        cursor.execute("BEGIN")
         try:
             yield cursor
         except BaseException:
@@ -109,8 +105,6 @@ class SqliteDialect:
         else:
             cursor.execute("COMMIT")
         finally:
-            if mode == "cache":
-                cursor.execute("PRAGMA synchronous=FULL")
             cursor.close()
 
     def is_unique_violation(self, exc: BaseException) -> bool:
