@@ -9,8 +9,9 @@ parses the package with lxml, writes one fsync'd file and one SQLite row (``sync
 For each server: requests/s, p50/p99 latency, and server CPU per package (user + system time
 of the gunicorn workers, from /proc, over the load). Then a counted pass per server: the
 workers run under ``strace -f -c`` for a fixed number of requests, giving fsync/fdatasync
-calls per package; and the gateway's SQL transactions per package are counted in-process
-(the same WSGI app, the dialect's transactions wrapped with a counter).
+calls per package (the gateway's twice: from 2 clients, and from ``--clients`` at once);
+and the gateway's SQL transactions per package are counted in-process
+(the same WSGI app, counted where the store opens each transaction).
 
 Run:  python benchmarks/bench_accept.py [--runs 3] [--seconds 15] [--clients 8] [--quick]
       add --postgres DSN to measure the gateway on PostgreSQL instead of SQLite;
