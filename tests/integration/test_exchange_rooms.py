@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from gateway.config import Settings
 from gateway.edxml.writer import package_bytes
 from gateway.exchange import Exchange
 from gateway.reverify import NO_RAW_TRANSLATED, reverify
+from gateway.security.credentials import UsernameToken, password_digest
 from gateway.store.engine import Mode, SqlDatabase, SqliteDialect
 from gateway.store.memo import agencies_remembered
 from gateway.store.sql import SqlStore
@@ -245,13 +247,18 @@ def test_an_accept_is_one_transaction(exchange: Exchange, monkeypatch: pytest.Mo
 
     pkg = build_document(exchange.blobs, b"%PDF-1.4 one transaction")  # its attachment, before
     data = package_bytes(pkg, exchange.blobs)
-    monkeypatch.setattr(SqlDatabase, "_cursor", counting)
+    secret = exchange.credentials.current_secret(G22)
+    nonce, created = os.urandom(16), dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    token = UsernameToken(G22, password_digest(nonce, created, secret), "digest", nonce, created)
     with agencies_remembered():  # as the server does for each request
+        assert exchange.authenticate(token) == G22  # reads the sender's record
+        monkeypatch.setattr(SqlDatabase, "_cursor", counting)
         receipt = exchange.send_document(G22, data)
     assert not receipt.duplicate
     assert modes.count("write") == 1 and "cache" not in modes
-    # The sender (its From) and the recipient read once each, and the early duplicate check.
-    assert modes.count("read") == 3
+    # The sender was read by the authentication: the send reads the recipient and makes the
+    # early duplicate check (without the memo, the From check reads the sender again).
+    assert modes.count("read") == 2
     stored = exchange.store.get_package(receipt.package_id)
     assert stored is not None
     records = exchange.store.audit_records(0, 1000)
