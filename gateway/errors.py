@@ -205,6 +205,14 @@ class AuthenticationFailed(GatewayError):
         super().__init__("M.Security.Authentication", message, "/Envelope/Header/Security")
 
 
+class ReplayedNonce(AuthenticationFailed):
+    """A UsernameToken nonce seen before: whichever write finds it (the authentication's own,
+    or the accept that carried it, see ``gateway.store.riders``) refuses the request."""
+
+    def __init__(self) -> None:
+        super().__init__("this Nonce was already used: the request is a replay")
+
+
 class SignInRefused(GatewayError):
     """A console sign-in did not succeed: a wrong name or password (never said which), or too
     many recent failures (``throttled``: refused without checking the password)."""

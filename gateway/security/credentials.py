@@ -31,6 +31,7 @@ from gateway.errors import (
     BadRequest,
     MasterKeyError,
     NotFound,
+    ReplayedNonce,
 )
 from gateway.store.base import AgencyRecord, Store, to_micros
 
@@ -254,7 +255,7 @@ class Credentials:
             nonce = base64.b64encode(token.nonce).decode("ascii")
             forget_before = to_micros(now - 2 * self.replay_window)
             if not self.store.remember_nonce(record.code, nonce, to_micros(now), forget_before):
-                raise AuthenticationFailed("this Nonce was already used: the request is a replay")
+                raise ReplayedNonce()
         return record.code
 
     def _check_fresh(self, created: str, now: dt.datetime) -> None:

@@ -11,6 +11,7 @@ built like the faults spyne sends (``gateway.soap.faults``).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import tempfile
@@ -38,8 +39,9 @@ from gateway.exchange import Exchange
 from gateway.soap.envelope import EnvelopeHead, SoapVersion, read_head, username_token
 from gateway.soap.faults import fault_envelope
 from gateway.soap.protocol import build_application
-from gateway.soap.service import ENVIRON_KEY, PUBLIC_OPERATIONS, CallContext
+from gateway.soap.service import ENVIRON_KEY, PUBLIC_OPERATIONS, WRITING_OPERATIONS, CallContext
 from gateway.soap.wsdl import SERVICE_PATH, build_wsdl, build_wsdl11, service_address
+from gateway.store import riders
 from gateway.web import CHUNK, open_body, refusal_headers, request_id, send_bytes, send_text
 from gateway.web.admission import charge_agency, pending_refusal
 
@@ -179,19 +181,23 @@ class SoapApplication:
             try:
                 head = read_head(_chunks(body), version)
                 outcome["operation"] = head.operation
-                agency = self._authenticate(head)
-                outcome["agency"] = agency
-                charge_agency(environ, agency)
-                body.seek(0)
-                request = SoapRequest(environ, version, body, size, head, agency, request_id)
-                if self.large_request_handler is not None and needs_streaming(size, self.settings):
-                    return list(self.large_request_handler(request, respond))
-                if self.large_response_handler is not None:
-                    streamed = self.large_response_handler(request, respond)
-                    if streamed is not None:
-                        return streamed
+                streaming = self.large_request_handler is not None and needs_streaming(
+                    size, self.settings
+                )
+                with self._nonce_rides(head, streaming):
+                    agency = self._authenticate(head)
+                    outcome["agency"] = agency
+                    charge_agency(environ, agency)
                     body.seek(0)
-                return self._call_spyne(request, respond, outcome)
+                    request = SoapRequest(environ, version, body, size, head, agency, request_id)
+                    if self.large_request_handler is not None and streaming:
+                        return list(self.large_request_handler(request, respond))
+                    if self.large_response_handler is not None:
+                        streamed = self.large_response_handler(request, respond)
+                        if streamed is not None:
+                            return streamed
+                        body.seek(0)
+                    return self._call_spyne(request, respond, outcome)
             except GatewayError as error:
                 outcome["fault"] = error.code
                 return _fault(respond, version, error, language=self._language(outcome["agency"]))
@@ -217,11 +223,24 @@ class SoapApplication:
             )
         return self.exchange.authenticate(username_token(head.security))
 
+    @staticmethod
+    def _nonce_rides(
+        head: EnvelopeHead, streaming: bool
+    ) -> contextlib.AbstractContextManager[None]:
+        """For an operation that writes, the nonce goes into its durable transaction (one
+        commit, not two); a streamed request keeps the nonce's own write."""
+        if head.operation in WRITING_OPERATIONS and not streaming:
+            return riders.riders_aboard()
+        return contextlib.nullcontext()
+
     def _call_spyne(
         self, request: SoapRequest, respond: StartResponse, outcome: dict[str, Any]
     ) -> Iterable[bytes]:
         """Hand the request to spyne. The protocol parses ``CallContext.body``; spyne's own copy
-        of the input stream is left empty so the body is not held twice."""
+        of the input stream is left empty so the body is not held twice.
+
+        spyne's status and headers are held until the writes the request still holds are done
+        (:func:`riders.settle`): a replay found then is answered instead of spyne's answer."""
         context = CallContext(
             exchange=self.exchange,
             agency=request.agency,
@@ -230,7 +249,17 @@ class SoapApplication:
         )
         environ = dict(request.environ)
         environ.update({"wsgi.input": io.BytesIO(), "CONTENT_LENGTH": "0", ENVIRON_KEY: context})
-        response = list(self.spyne[request.version](environ, respond))
+        answer: list[tuple[str, list[tuple[str, str]]]] = []
+        written: list[bytes] = []
+
+        def hold(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            answer[:] = [(status, headers)]
+            return written.append
+
+        answered = list(self.spyne[request.version](environ, hold))
+        response = [*written, *answered]
+        riders.settle()
+        respond(*answer[0])
         if context.error is not None:
             outcome["fault"] = context.error.code
         return response

@@ -460,6 +460,11 @@ class EdocGatewayService(ServiceBase):  # type: ignore[misc]
 PUBLIC_OPERATIONS = frozenset(_public)
 """Operations that answer without credentials (credentials, if sent, are still checked)."""
 
+WRITING_OPERATIONS = frozenset(
+    {"SendDocument", "SendDocumentFields", "SendStatus", "SendStatusFields", "ConfirmReceived"}
+)
+"""Operations that end in a durable write: their nonce is recorded by that write."""
+
 
 def _summary_json(summary: dict[str, Any]) -> str:
     return json.dumps(summary, ensure_ascii=False, sort_keys=True)

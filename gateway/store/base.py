@@ -125,7 +125,9 @@ class AgencyStore(Protocol):
     ) -> AgencyRecord: ...
 
     def remember_nonce(self, agency: str, nonce: str, now: int, forget_before: int) -> bool:
-        """Record a UsernameToken nonce; False when it was already seen (a replay)."""
+        """Record a UsernameToken nonce; False when it was already seen (a replay). Inside a
+        request's riders block (:mod:`gateway.store.riders`) it is held for the request's
+        durable transaction, which raises ``ReplayedNonce`` on a replay."""
         ...
 
 

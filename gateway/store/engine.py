@@ -6,7 +6,8 @@ SQLite is the embedded default (WAL, ``synchronous=FULL``: a commit survives pow
 PostgreSQL serves several gateway nodes. Queries are written once with ``?`` placeholders; the
 PostgreSQL dialect rewrites them. Each thread gets its own connection for reads (and, on
 PostgreSQL, for writes); SQLite's writers of one process share one connection and group their
-commits (:mod:`gateway.store.group_commit`).
+commits (:mod:`gateway.store.group_commit`). A durable transaction first runs the writes its
+request holds for it (:mod:`gateway.store.riders`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any, Literal, Protocol
 from gateway import instruments
 from gateway.audit.chain import AuditRecord, next_record
 from gateway.errors import StorageError
+from gateway.store import riders
 from gateway.store.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
@@ -189,9 +191,14 @@ class SqlDatabase:
             yield current
             return
         started = time.perf_counter()
+        carried = riders.waiting(self) if mode == "write" else []
         try:
             with self._cursor(mode) as cursor:
-                yield Query(cursor, self.dialect)
+                query = Query(cursor, self.dialect)
+                for rider in carried:  # a replay here rolls the whole transaction back
+                    rider.within(query)
+                yield query
+            riders.arrived(carried)
             if mode == "write":  # the commit latency operators watch (``/metrics``)
                 instruments.STORE_COMMIT_SECONDS.labels(self.dialect.name).observe(
                     time.perf_counter() - started

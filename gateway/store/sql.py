@@ -13,8 +13,8 @@ import re
 from typing import Any
 
 from gateway.audit.chain import AuditRecord
-from gateway.errors import AlreadyExists, StorageError
-from gateway.store import memo
+from gateway.errors import AlreadyExists, ReplayedNonce, StorageError
+from gateway.store import memo, riders
 from gateway.store.blobs_inline import insert_inline_blobs
 from gateway.store.console_sql import ConsoleTables
 from gateway.store.delegation_sql import DelegationTables
@@ -192,14 +192,32 @@ class SqlStore(RelayTables, DelegationTables, OpsTables, RetentionTables):
         return agency_from(row)
 
     def remember_nonce(self, agency: str, nonce: str, now: int, forget_before: int) -> bool:
-        with self._tx("cache") as q:
+        def record(q: Query) -> bool:
             q.run("DELETE FROM nonces WHERE seen_at < ?", (forget_before,))
             inserted = q.one(
                 "INSERT INTO nonces (agency, nonce, seen_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (agency, nonce) DO NOTHING RETURNING 1",
                 (agency, nonce, now),
             )
-        return inserted is not None
+            return inserted is not None
+
+        def alone() -> bool:
+            with self._tx("cache") as q:
+                return record(q)
+
+        def within(q: Query) -> None:
+            if not record(q):
+                raise ReplayedNonce()
+
+        def held_alone() -> None:
+            if not alone():
+                raise ReplayedNonce()
+
+        # Inside the request's riders block the accept's own transaction records it (a replay
+        # then rolls the accept back); True here means "not known to be a replay yet".
+        if riders.board(riders.Rider(self, within, held_alone)):
+            return True
+        return alone()
 
     # -- packages ----------------------------------------------------------------------------
     def accept(self, package: NewPackage) -> tuple[StoredPackage, bool]:

@@ -17,6 +17,7 @@ import os
 import re
 import threading
 import urllib.request
+import wsgiref.util
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -799,6 +800,114 @@ def test_replayed_nonce_is_refused(gateway: Gateway, binding: str) -> None:
         "Client",
     )
     assert "replay" in detail["message"]
+
+
+def _cursor_modes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The modes of the store transactions opened from now on (the store's own entry point)."""
+    from gateway.store.engine import SqlDatabase
+
+    opened: list[str] = []
+    cursor = SqlDatabase._cursor
+
+    def counting(self: SqlDatabase, mode: Any) -> Any:
+        opened.append(mode)
+        return cursor(self, mode)
+
+    monkeypatch.setattr(SqlDatabase, "_cursor", counting)
+    return opened
+
+
+def test_a_send_records_its_nonce_in_the_accepts_own_transaction(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One durable commit per accepted package: the nonce is not a write of its own."""
+    service = gateway.zeep(SENDER)
+    service.Ping()  # the client's first call reads the WSDL; count only the send
+    package = numbered_document(gateway, 1)
+    opened = _cursor_modes(monkeypatch)
+    service.SendDocument(package)
+    assert opened.count("write") == 1
+    assert "cache" not in opened
+    opened.clear()
+    service.GetAgencies()  # an operation that does not write keeps the nonce's own write
+    assert opened.count("cache") == 1
+
+
+def test_a_replayed_send_is_refused_and_keeps_nothing(gateway: Gateway, binding: str) -> None:
+    """The replay is found by the accept's transaction, which takes the whole package back."""
+    token = {"nonce": "fixed-nonce-send", "created": dt.datetime.now(dt.UTC)}
+    gateway.zeep(SENDER, binding, **token).SendDocument(numbered_document(gateway, 1))
+    audit_before = len(gateway.exchange.store.audit_records(0, 1000))
+    detail = expect_fault(
+        binding,
+        lambda: gateway.zeep(SENDER, binding, **token).SendDocument(numbered_document(gateway, 2)),
+        "M.Security.Authentication",
+        "Client",
+    )
+    assert "replay" in detail["message"]
+    assert len(pending_ids(gateway.zeep(RECEIVER, binding))) == 1
+    assert len(gateway.exchange.store.audit_records(0, 1000)) == audit_before
+
+
+def test_a_refused_send_still_spends_its_nonce(gateway: Gateway) -> None:
+    """A send that stores nothing records its nonce on its own before it is answered."""
+    token = {"nonce": "fixed-nonce-refused", "created": dt.datetime.now(dt.UTC)}
+    expect_fault(
+        BINDINGS[0],
+        lambda: gateway.zeep(SENDER, **token).SendDocument(gateway.document(subject="")),
+        "N.MessageHeader.Subject",
+        "Client",
+    )
+    detail = expect_fault(
+        BINDINGS[0],
+        lambda: gateway.zeep(SENDER, **token).SendDocument(numbered_document(gateway, 3)),
+        "M.Security.Authentication",
+        "Client",
+    )
+    assert "replay" in detail["message"]
+    assert pending_ids(gateway.zeep(RECEIVER)) == []
+
+
+def test_one_nonce_sent_by_many_at_once_is_accepted_once(gateway: Gateway) -> None:
+    """Eight sends of distinct packages under one nonce, released together on threads that
+    call the served application (wsgiref serves one request at a time): the store's
+    transactions admit exactly one. On SQLite they may share a group commit; on PostgreSQL
+    the nonce's unique key makes the later ones wait for the first."""
+    created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    header = security(gateway, SENDER, nonce=b"one-nonce-for-all", created=created)
+    bodies = [
+        (
+            f'<s:Envelope xmlns:s="{SOAP11}"><s:Header>{header}</s:Header><s:Body>'
+            f'<SendDocument xmlns="{TNS}"><package>'
+            f"{base64.b64encode(numbered_document(gateway, 10 + i)).decode()}"
+            "</package></SendDocument></s:Body></s:Envelope>"
+        ).encode()
+        for i in range(8)
+    ]
+    app = gateway.server.get_app()
+    start = threading.Barrier(len(bodies))
+    statuses: list[str] = []
+
+    def send(body: bytes) -> None:
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/soap/v1",
+            "CONTENT_TYPE": "text/xml; charset=utf-8",
+            "CONTENT_LENGTH": str(len(body)),
+            "HTTP_SOAPACTION": '"SendDocument"',
+            "wsgi.input": io.BytesIO(body),
+        }
+        wsgiref.util.setup_testing_defaults(environ)
+        start.wait()
+        b"".join(app(environ, lambda status, headers, exc_info=None: statuses.append(status)))
+
+    threads = [threading.Thread(target=send, args=(body,)) for body in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(s.split()[0] for s in statuses) == ["200"] + ["500"] * 7
+    assert len(pending_ids(gateway.zeep(RECEIVER))) == 1
 
 
 def test_credentials_sent_to_public_operations_are_checked(gateway: Gateway) -> None:
