@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import thin_peer  # noqa: E402
 from bench_soap import (  # noqa: E402
     RECEIVER,
     SENDER,
@@ -125,6 +126,7 @@ class PeerServer:
     """The thin peer under gunicorn, stopped on exit."""
 
     def __init__(self, data: Path, workers: int) -> None:
+        thin_peer.prepare(data)
         self.port = _free_port()
         gunicorn = Path(sys.executable).with_name("gunicorn")
         self.process = subprocess.Popen(

@@ -12,6 +12,7 @@ Served by gunicorn: ``THIN_PEER_DIR=/tmp/peer gunicorn --chdir benchmarks thin_p
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import sqlite3
 import threading
@@ -32,18 +33,25 @@ def _directory() -> Path:
     return Path(os.environ.get("THIN_PEER_DIR", "/tmp/thin-peer"))
 
 
-def _database() -> sqlite3.Connection:
-    connection: sqlite3.Connection | None = getattr(_local, "db", None)
-    if connection is None:
-        path = _directory() / "peer.sqlite"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+def prepare(directory: Path) -> None:
+    """Create the database (WAL, the table) before the workers start: two workers switching
+    a new file to WAL at once can get "database is locked" without waiting."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with contextlib.closing(sqlite3.connect(directory / "peer.sqlite")) as connection:
         connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=FULL")
         connection.execute(
             "CREATE TABLE IF NOT EXISTS packages (id TEXT PRIMARY KEY, document_id TEXT, "
             "size INTEGER, path TEXT)"
         )
+        connection.commit()
+
+
+def _database() -> sqlite3.Connection:
+    connection: sqlite3.Connection | None = getattr(_local, "db", None)
+    if connection is None:
+        path = _directory() / "peer.sqlite"
+        connection = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+        connection.execute("PRAGMA synchronous=FULL")
         _local.db = connection
     return connection
 
