@@ -42,13 +42,13 @@ def build_app(settings: Settings) -> WsgiApp:
     them all (adapters depend on the core, never the reverse).
     """
     from gateway.soap.app import make_app
-    from gateway.soap.streaming import large_request_handler, large_response_handler
+    from gateway.soap.streaming import large_response_handler, package_request_handler
 
     exchange = Exchange(settings)
     soap = make_app(
         exchange,
         settings,
-        large_request_handler=large_request_handler(exchange),
+        package_request_handler=package_request_handler(exchange),
         large_response_handler=large_response_handler(exchange),
     )
     from gateway.admin.console import PREFIX as CONSOLE_PREFIX

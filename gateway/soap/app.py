@@ -39,7 +39,13 @@ from gateway.exchange import Exchange
 from gateway.soap.envelope import EnvelopeHead, SoapVersion, read_head, username_token
 from gateway.soap.faults import fault_envelope
 from gateway.soap.protocol import build_application
-from gateway.soap.service import ENVIRON_KEY, PUBLIC_OPERATIONS, WRITING_OPERATIONS, CallContext
+from gateway.soap.service import (
+    ENVIRON_KEY,
+    PACKAGE_OPERATIONS,
+    PUBLIC_OPERATIONS,
+    WRITING_OPERATIONS,
+    CallContext,
+)
 from gateway.soap.wsdl import SERVICE_PATH, build_wsdl, build_wsdl11, service_address
 from gateway.store import riders
 from gateway.web import CHUNK, open_body, refusal_headers, request_id, send_bytes, send_text
@@ -63,11 +69,12 @@ class SoapRequest:
     request_id: str
 
 
-LargeRequestHandler = Callable[[SoapRequest, StartResponse], Iterable[bytes]]
+PackageRequestHandler = Callable[[SoapRequest, StartResponse], Iterable[bytes]]
 LargeResponseHandler = Callable[[SoapRequest, StartResponse], Iterable[bytes] | None]
 """Sees every small request first and may answer it with a streamed response (a GetPackage of a
 large package); None sends the request to spyne as usual."""
-"""Handles a request that :func:`needs_streaming` keeps away from spyne's DOM. It may raise a
+"""Handles SendDocument and SendStatus (:data:`PACKAGE_OPERATIONS`) without spyne, and every
+request that :func:`needs_streaming` keeps away from spyne's DOM. It may raise a
 :class:`~gateway.errors.GatewayError`, answered as a fault like any other; its response is
 consumed before the spooled body is closed."""
 
@@ -97,12 +104,12 @@ class SoapApplication:
         self,
         exchange: Exchange,
         settings: Settings,
-        large_request_handler: LargeRequestHandler | None = None,
+        package_request_handler: PackageRequestHandler | None = None,
         large_response_handler: LargeResponseHandler | None = None,
     ) -> None:
         self.exchange = exchange
         self.settings = settings
-        self.large_request_handler = large_request_handler
+        self.package_request_handler = package_request_handler
         self.large_response_handler = large_response_handler
         self.wsdl = build_wsdl(service_address(settings))
         self.wsdl11 = build_wsdl11(service_address(settings))
@@ -181,17 +188,16 @@ class SoapApplication:
             try:
                 head = read_head(_chunks(body), version)
                 outcome["operation"] = head.operation
-                streaming = self.large_request_handler is not None and needs_streaming(
-                    size, self.settings
-                )
+                handler = self.package_request_handler
+                streaming = handler is not None and needs_streaming(size, self.settings)
                 with self._nonce_rides(head, streaming):
                     agency = self._authenticate(head)
                     outcome["agency"] = agency
                     charge_agency(environ, agency)
                     body.seek(0)
                     request = SoapRequest(environ, version, body, size, head, agency, request_id)
-                    if self.large_request_handler is not None and streaming:
-                        return list(self.large_request_handler(request, respond))
+                    if handler is not None and (streaming or head.operation in PACKAGE_OPERATIONS):
+                        return _after_riders(lambda hold: handler(request, hold), respond)
                     if self.large_response_handler is not None:
                         streamed = self.large_response_handler(request, respond)
                         if streamed is not None:
@@ -237,10 +243,7 @@ class SoapApplication:
         self, request: SoapRequest, respond: StartResponse, outcome: dict[str, Any]
     ) -> Iterable[bytes]:
         """Hand the request to spyne. The protocol parses ``CallContext.body``; spyne's own copy
-        of the input stream is left empty so the body is not held twice.
-
-        spyne's status and headers are held until the writes the request still holds are done
-        (:func:`riders.settle`): a replay found then is answered instead of spyne's answer."""
+        of the input stream is left empty so the body is not held twice."""
         context = CallContext(
             exchange=self.exchange,
             agency=request.agency,
@@ -249,20 +252,28 @@ class SoapApplication:
         )
         environ = dict(request.environ)
         environ.update({"wsgi.input": io.BytesIO(), "CONTENT_LENGTH": "0", ENVIRON_KEY: context})
-        answer: list[tuple[str, list[tuple[str, str]]]] = []
-        written: list[bytes] = []
-
-        def hold(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            answer[:] = [(status, headers)]
-            return written.append
-
-        answered = list(self.spyne[request.version](environ, hold))
-        response = [*written, *answered]
-        riders.settle()
-        respond(*answer[0])
+        response = _after_riders(lambda hold: self.spyne[request.version](environ, hold), respond)
         if context.error is not None:
             outcome["fault"] = context.error.code
         return response
+
+
+def _after_riders(
+    answer: Callable[[StartResponse], Iterable[bytes]], respond: StartResponse
+) -> list[bytes]:
+    """``answer``'s response, its status and headers held until the writes the request still
+    holds are done (:func:`riders.settle`): a replay found then is answered instead."""
+    started: list[tuple[str, list[tuple[str, str]]]] = []
+    written: list[bytes] = []
+
+    def hold(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        started[:] = [(status, headers)]
+        return written.append
+
+    body = list(answer(hold))
+    riders.settle()
+    respond(*started[0])
+    return [*written, *body]
 
 
 def _plain(
@@ -291,13 +302,14 @@ def make_app(
     exchange: Exchange,
     settings: Settings,
     *,
-    large_request_handler: LargeRequestHandler | None = None,
+    package_request_handler: PackageRequestHandler | None = None,
     large_response_handler: LargeResponseHandler | None = None,
 ) -> WSGIApplication:
     """The WSGI application for ``/soap/v1``.
 
-    ``large_request_handler`` receives the requests :func:`needs_streaming` selects (already
-    authenticated, body spooled to disk); without one they go to spyne like the rest.
+    ``package_request_handler`` receives SendDocument and SendStatus, and every request
+    :func:`needs_streaming` selects (already authenticated, body spooled, to disk when large);
+    without one they go to spyne like the rest.
     ``large_response_handler`` may stream the answer to a small request whose reply is large.
     """
     # spyne runs a full gc.collect() in the request that closes its context, once a second per
@@ -309,7 +321,7 @@ def make_app(
         spyne_logger = logging.getLogger(name)
         if _DROP_FAULTS not in spyne_logger.filters:
             spyne_logger.addFilter(_DROP_FAULTS)
-    return SoapApplication(exchange, settings, large_request_handler, large_response_handler)
+    return SoapApplication(exchange, settings, package_request_handler, large_response_handler)
 
 
 class _DropFaultRecords(logging.Filter):
@@ -330,7 +342,7 @@ _SPYNE_FAULT_LOGGERS = (
 
 
 __all__ = [
-    "LargeRequestHandler",
+    "PackageRequestHandler",
     "SoapApplication",
     "SoapRequest",
     "make_app",

@@ -465,6 +465,10 @@ WRITING_OPERATIONS = frozenset(
 )
 """Operations that end in a durable write: their nonce is recorded by that write."""
 
+PACKAGE_OPERATIONS = frozenset({"SendDocument", "SendStatus"})
+"""Operations whose one argument is a package: answered without spyne's request machinery
+(``gateway.soap.streaming``), which costs more than the rest of a small send's answer."""
+
 
 def _summary_json(summary: dict[str, Any]) -> str:
     return json.dumps(summary, ensure_ascii=False, sort_keys=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from gateway.config import Settings
-from gateway.soap.streaming import large_request_handler, large_response_handler
+from gateway.soap.streaming import large_response_handler, package_request_handler
 from tests.fixtures.edxml_build import zip_of
 from tests.fixtures.packages import kept_blobs
 from tests.integration import test_legacy_edoc as legacy
@@ -40,7 +40,7 @@ def gateway(store_settings: Settings, tmp_path: Path) -> Iterator[Gateway]:
     holder: dict[str, Gateway] = {}
 
     def requests(request: object, respond: object) -> object:
-        return large_request_handler(holder["gateway"].exchange)(request, respond)  # type: ignore[arg-type]
+        return package_request_handler(holder["gateway"].exchange)(request, respond)  # type: ignore[arg-type]
 
     def responses(request: object, respond: object) -> object:
         return large_response_handler(holder["gateway"].exchange)(request, respond)  # type: ignore[arg-type]
@@ -48,7 +48,7 @@ def gateway(store_settings: Settings, tmp_path: Path) -> Iterator[Gateway]:
     running = Gateway(
         replace(store_settings, stream_threshold_bytes=64 << 10),
         tmp_path,
-        large_request_handler=requests,
+        package_request_handler=requests,
         large_response_handler=responses,
     )
     holder["gateway"] = running

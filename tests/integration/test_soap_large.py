@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Iterator
 from dataclasses import replace
@@ -9,17 +10,23 @@ from pathlib import Path
 
 import pytest
 import zeep.exceptions
+from lxml import etree
 
 from gateway.config import Settings
 from gateway.edxml.reader import read_package
-from gateway.soap.streaming import large_request_handler, large_response_handler
+from gateway.soap.streaming import large_response_handler, package_request_handler
 from tests.integration.test_soap_service import (
     BINDINGS,
     RECEIVER,
     SENDER,
+    SOAP11,
+    SOAP12,
+    TNS,
     Gateway,
     expect_fault,
+    numbered_document,
     pending_ids,
+    security,
 )
 
 THRESHOLD = 64 << 10
@@ -31,13 +38,13 @@ def streaming_gateway(store_settings: Settings, tmp_path: Path) -> Iterator[Gate
     holder: dict[str, Gateway] = {}
 
     def requests(request: object, respond: object) -> object:
-        return large_request_handler(holder["gateway"].exchange)(request, respond)  # type: ignore[arg-type]
+        return package_request_handler(holder["gateway"].exchange)(request, respond)  # type: ignore[arg-type]
 
     def responses(request: object, respond: object) -> object:
         return large_response_handler(holder["gateway"].exchange)(request, respond)  # type: ignore[arg-type]
 
     gateway = Gateway(
-        settings, tmp_path, large_request_handler=requests, large_response_handler=responses
+        settings, tmp_path, package_request_handler=requests, large_response_handler=responses
     )
     holder["gateway"] = gateway
     yield gateway
@@ -88,3 +95,73 @@ def test_only_send_operations_may_be_large(streaming_gateway: Gateway) -> None:
     with pytest.raises(zeep.exceptions.Fault) as caught:
         sender.GetPackage("x" * (THRESHOLD + 10))
     assert caught.value.message.startswith("R.Soap.Size: ")
+
+
+_PER_ANSWER = ("packageId", "receivedAt", "signedReceipt")
+"""What differs between two accepts of the same package: its id, instant and signed receipt."""
+
+
+def _shape(reply: bytes) -> list[tuple[str, dict[str, str], str]]:
+    """A response as (element, attributes, text) in document order, prefixes ignored and the
+    per-answer values blanked."""
+    shape: list[tuple[str, dict[str, str], str]] = []
+    for element in etree.fromstring(reply).iter():
+        if not isinstance(element.tag, str):
+            continue
+        text = (element.text or "").strip()
+        name = etree.QName(element).localname
+        if name in _PER_ANSWER:
+            text = "*"
+        elif name in ("faultcode", "Value"):  # a QName: its prefix is the envelope's own
+            prefix, _, local = text.rpartition(":")
+            text = f"{{{element.nsmap.get(prefix or None)}}}{local}"
+        attributes = {str(k): str(v) for k, v in element.attrib.items()}
+        shape.append((element.tag, attributes, text))
+    return shape
+
+
+def _send_body(gateway: Gateway, version: str, package: bytes) -> bytes:
+    return (
+        f'<s:Envelope xmlns:s="{version}"><s:Header>{security(gateway, SENDER)}</s:Header>'
+        f'<s:Body><SendDocument xmlns="{TNS}"><package>{base64.b64encode(package).decode()}'
+        "</package></SendDocument></s:Body></s:Envelope>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("version", "media_type"),
+    [(SOAP11, "text/xml; charset=utf-8"), (SOAP12, "application/soap+xml; charset=utf-8")],
+    ids=["soap11", "soap12"],
+)
+def test_a_small_send_answers_as_spyne_does(
+    streaming_gateway: Gateway, tmp_path: Path, version: str, media_type: str
+) -> None:
+    """A small SendDocument goes to the package handler, not to spyne (its machinery is the
+    larger part of a small send's CPU); the answers, receipts and faults are spyne's own."""
+    (tmp_path / "spyne").mkdir()
+    spyne_only = Gateway(Settings(data_dir=tmp_path / "spyne" / "data"), tmp_path / "spyne")
+    answers: list[list[tuple[int, str, list[tuple[str, dict[str, str], str]]]]] = []
+    envelopes: list[str | None] = []
+    for server in (streaming_gateway, spyne_only):  # the package handler, then spyne alone
+        package = numbered_document(server, 7)
+        accepted = server.post(_send_body(server, version, package), media_type)
+        resent = server.post(_send_body(server, version, package), media_type)
+        refused = server.post(_send_body(server, version, server.document(subject="")), media_type)
+        envelopes.append(etree.fromstring(accepted[2]).prefix)
+        answers.append(
+            [
+                (status, headers["Content-Type"], _shape(reply))
+                for status, headers, reply in (accepted, resent, refused)
+            ]
+        )
+    spyne_only.close()
+    assert envelopes[0] == "soap" and envelopes[1] != "soap"  # spyne writes soap11env, soap12env
+    assert answers[0] == answers[1]
+    accepted, resent, refused = answers[0]
+    (accepted_status, _, accepted_shape), (_, _, resent_shape) = accepted, resent
+    refused_status, _, refused_shape = refused
+    duplicate = f"{{{TNS}}}duplicate"
+    assert accepted_status == 200 and (duplicate, {}, "false") in accepted_shape
+    assert (duplicate, {}, "true") in resent_shape
+    assert refused_status in (400, 500)
+    assert any("N.MessageHeader.Subject" in text for *_, text in refused_shape)

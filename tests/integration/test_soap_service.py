@@ -78,7 +78,7 @@ class Gateway:
         self,
         settings: Settings,
         tmp_path: Path,
-        large_request_handler: Any = None,
+        package_request_handler: Any = None,
         large_response_handler: Any = None,
     ) -> None:
         self.server: WSGIServer = make_server(
@@ -100,7 +100,7 @@ class Gateway:
         app = make_app(
             self.exchange,
             self.settings,
-            large_request_handler=large_request_handler,
+            package_request_handler=package_request_handler,
             large_response_handler=large_response_handler,
         )
         self.server.set_app(app)
@@ -718,7 +718,7 @@ def test_large_requests_reach_the_streaming_hook(store_settings: Settings, tmp_p
         return [b"streamed"]
 
     settings = replace(store_settings, stream_threshold_bytes=2 << 10)
-    server = Gateway(settings, tmp_path, large_request_handler=handler)
+    server = Gateway(settings, tmp_path, package_request_handler=handler)
     try:
         small = envelope("Ping", header=security(server, SENDER))
         assert server.post(small)[0] == 200 and not seen
