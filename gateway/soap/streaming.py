@@ -13,6 +13,7 @@ context, events, DOM and serialiser) cost more CPU than the rest of the answer.
 
 from __future__ import annotations
 
+import base64
 import io
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -23,10 +24,10 @@ from typing import IO, Any
 from lxml import etree
 from spyne.util.xml import get_object_as_xml
 
-from gateway.catalogue import Language
+from gateway.catalogue import Language, render
 from gateway.edxml.attachments import Base64StreamDecoder, encode_base64_chunks
 from gateway.errors import LimitExceeded, UnusableInput
-from gateway.exchange import Exchange, PackageContent
+from gateway.exchange import Exchange, PackageContent, Receipt
 from gateway.safexml import pull_parser, tree_parser
 from gateway.soap.app import (
     LargeResponseHandler,
@@ -39,8 +40,8 @@ from gateway.soap.service import (
     PACKAGE_OPERATIONS,
     EdocGatewayService,
     package_reply,
-    receipt_type,
 )
+from gateway.soap.types import TNS
 from gateway.web import send_bytes
 
 CHUNK = 1 << 16
@@ -119,15 +120,38 @@ class _State:
 
 
 def receipt_response(
-    version: SoapVersion, operation: str, receipt: Any, language: Language = Language.BOTH
+    version: SoapVersion, operation: str, receipt: Receipt, language: Language = Language.BOTH
 ) -> bytes:
-    """The SOAP response spyne writes for SendDocument/SendStatus, built with its serializer."""
-    out_message = EdocGatewayService.public_methods[operation].out_message
-    receipt_model = receipt_type(receipt, language)
-    payload = get_object_as_xml(out_message(receipt=receipt_model), out_message)
+    """The SOAP response spyne writes for SendDocument/SendStatus, byte for byte (the unit
+    tests hold it to spyne's own serializer), built directly: spyne's serializer was a tenth
+    of a small send's CPU."""
     envelope = etree.Element(f"{{{version.namespace}}}Envelope", nsmap={"soap": version.namespace})
-    etree.SubElement(envelope, f"{{{version.namespace}}}Body").append(payload)
+    body = etree.SubElement(envelope, f"{{{version.namespace}}}Body")
+    response = etree.SubElement(body, _tns(f"{operation}Response"), nsmap={"ns0": TNS})
+    fields = etree.SubElement(response, _tns("receipt"))
+    _leaf(fields, "packageId", receipt.package_id)
+    _leaf(fields, "kind", receipt.kind)
+    _leaf(fields, "receivedAt", receipt.received_at.isoformat())
+    _leaf(fields, "duplicate", "true" if receipt.duplicate else "false")
+    warnings = etree.SubElement(fields, _tns("warnings"))
+    for finding in receipt.warnings:
+        warning = etree.SubElement(warnings, _tns("warning"))
+        _leaf(warning, "code", finding.code)
+        _leaf(warning, "path", finding.path)
+        _leaf(warning, "message", render(finding.code, finding.message, language))
+        _leaf(warning, "severity", finding.severity.value)
+    _leaf(fields, "signatureStatus", receipt.signature_status)
+    _leaf(fields, "signatureReason", receipt.signature_reason)
+    _leaf(fields, "signedReceipt", base64.b64encode(receipt.signed_receipt).decode("ascii"))
     return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+
+
+def _tns(name: str) -> str:
+    return f"{{{TNS}}}{name}"
+
+
+def _leaf(parent: etree._Element, name: str, text: str) -> None:
+    etree.SubElement(parent, _tns(name)).text = text
 
 
 _CONTENT_MARK = "EDOC-GATEWAY-PACKAGE-CONTENT"
