@@ -70,13 +70,13 @@ class SoapRequest:
 
 
 PackageRequestHandler = Callable[[SoapRequest, StartResponse], Iterable[bytes]]
-LargeResponseHandler = Callable[[SoapRequest, StartResponse], Iterable[bytes] | None]
-"""Sees every small request first and may answer it with a streamed response (a GetPackage of a
-large package); None sends the request to spyne as usual."""
 """Handles SendDocument and SendStatus (:data:`PACKAGE_OPERATIONS`) without spyne, and every
 request that :func:`needs_streaming` keeps away from spyne's DOM. It may raise a
 :class:`~gateway.errors.GatewayError`, answered as a fault like any other; its response is
 consumed before the spooled body is closed."""
+LargeResponseHandler = Callable[[SoapRequest, StartResponse], Iterable[bytes] | None]
+"""Sees every small request first and may answer it with a streamed response (a GetPackage of a
+large package); None sends the request to spyne as usual."""
 
 
 def needs_streaming(size: int, settings: Settings) -> bool:

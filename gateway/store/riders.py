@@ -48,10 +48,7 @@ def riders_aboard() -> Iterator[None]:
         yield
     finally:
         _ABOARD.reset(token)
-        for rider in held:
-            if not rider.done:
-                rider.done = True
-                rider.alone()
+        _run_alone(held)
 
 
 def board(rider: Rider) -> bool:
@@ -82,7 +79,11 @@ def arrived(riders: list[Rider]) -> None:
 def settle() -> None:
     """Run alone every rider no transaction carried; an error a rider raises (a replay) is
     the request's answer."""
-    for rider in _ABOARD.get() or ():
+    _run_alone(_ABOARD.get() or [])
+
+
+def _run_alone(held: list[Rider]) -> None:
+    for rider in held:
         if not rider.done:
             rider.done = True
             rider.alone()
