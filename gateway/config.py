@@ -145,7 +145,8 @@ class Settings:
     statuses every toolkit reads a fault from), the legacy dialect's fault, the REST face's FAIL
     envelope with HTTP 413; a chunked body as soon as it passes the limit."""
     stream_threshold_bytes: int = field(default=4 * MiB, metadata={"min": 0})
-    """Requests larger than this bypass spyne and are parsed by streaming."""
+    """Requests larger than this are spooled to disk and their package decoded by streaming
+    (only SendDocument and SendStatus may be this large); smaller ones are held in memory."""
     max_attachment_bytes: int = field(default=384 * MiB, metadata={"min": 1})
     """Largest attachment once decoded from base64 (or one MIME part): larger is refused with
     ``R.Attachment.Size`` and nothing is kept. 384 MiB is what 512 MiB of base64 carries."""
