@@ -22,10 +22,11 @@ from gateway.edxml.writer import package_bytes
 from gateway.exchange import Exchange
 from gateway.reverify import NO_RAW_TRANSLATED, reverify
 from gateway.security.credentials import UsernameToken, password_digest
-from gateway.store.engine import Mode, SqlDatabase, SqliteDialect
+from gateway.store.engine import SqliteDialect
 from gateway.store.memo import agencies_remembered
 from gateway.store.sql import SqlStore
 from tests.fixtures.packages import build_document
+from tests.fixtures.stores import transactions_opened
 from tests.integration.test_legacy_edoc import (
     EDOC,
     MANIFEST,
@@ -238,13 +239,6 @@ def test_the_agency_memo_keeps_each_store_apart(exchange: Exchange, tmp_path: Pa
 
 def test_an_accept_is_one_transaction(exchange: Exchange, monkeypatch: pytest.MonkeyPatch) -> None:
     """Counted where the store opens each transaction: the writes of a send are the accept's."""
-    modes: list[str] = []
-    original = SqlDatabase._cursor
-
-    def counting(self: SqlDatabase, mode: Mode) -> object:
-        modes.append(mode)
-        return original(self, mode)
-
     pkg = build_document(exchange.blobs, b"%PDF-1.4 one transaction")  # its attachment, before
     data = package_bytes(pkg, exchange.blobs)
     secret = exchange.credentials.current_secret(G22)
@@ -252,7 +246,7 @@ def test_an_accept_is_one_transaction(exchange: Exchange, monkeypatch: pytest.Mo
     token = UsernameToken(G22, password_digest(nonce, created, secret), "digest", nonce, created)
     with agencies_remembered():  # as the server does for each request
         assert exchange.authenticate(token) == G22  # reads the sender's record
-        monkeypatch.setattr(SqlDatabase, "_cursor", counting)
+        modes = transactions_opened(monkeypatch)
         receipt = exchange.send_document(G22, data)
     assert not receipt.duplicate
     assert modes.count("write") == 1 and "cache" not in modes

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 from collections.abc import Iterator
 from dataclasses import replace
@@ -27,6 +26,7 @@ from tests.integration.test_soap_service import (
     numbered_document,
     pending_ids,
     security,
+    send_envelope,
 )
 
 THRESHOLD = 64 << 10
@@ -120,14 +120,6 @@ def _shape(reply: bytes) -> list[tuple[str, dict[str, str], str]]:
     return shape
 
 
-def _send_body(gateway: Gateway, version: str, package: bytes) -> bytes:
-    return (
-        f'<s:Envelope xmlns:s="{version}"><s:Header>{security(gateway, SENDER)}</s:Header>'
-        f'<s:Body><SendDocument xmlns="{TNS}"><package>{base64.b64encode(package).decode()}'
-        "</package></SendDocument></s:Body></s:Envelope>"
-    ).encode()
-
-
 @pytest.mark.parametrize(
     ("version", "media_type"),
     [(SOAP11, "text/xml; charset=utf-8"), (SOAP12, "application/soap+xml; charset=utf-8")],
@@ -143,10 +135,11 @@ def test_a_small_send_answers_as_spyne_does(
     answers: list[list[tuple[int, str, list[tuple[str, dict[str, str], str]]]]] = []
     envelopes: list[str | None] = []
     for server in (streaming_gateway, spyne_only):  # the package handler, then spyne alone
-        package = numbered_document(server, 7)
-        accepted = server.post(_send_body(server, version, package), media_type)
-        resent = server.post(_send_body(server, version, package), media_type)
-        refused = server.post(_send_body(server, version, server.document(subject="")), media_type)
+        package, broken = numbered_document(server, 7), server.document(subject="")
+        accepted, resent, refused = (
+            server.post(send_envelope(sent, security(server, SENDER), version), media_type)
+            for sent in (package, package, broken)
+        )
         envelopes.append(etree.fromstring(accepted[2]).prefix)
         answers.append(
             [

@@ -44,6 +44,7 @@ from gateway.soap.app import SoapRequest, make_app, read_body
 from gateway.soap.compat import decode_base64
 from gateway.soap.wsdl_export import DEFAULT_PATH, DEFAULT_SOAP11_PATH, export_wsdl, register
 from tests.fixtures.packages import build_document, build_status
+from tests.fixtures.stores import transactions_opened
 
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED_WSDL = REPO / DEFAULT_PATH
@@ -624,6 +625,15 @@ def raw_fault(reply: bytes) -> dict[str, str | None]:
     return {"code": gateway_code, "standard": _resolved(code)}
 
 
+def send_envelope(package: bytes, header: str, version: str = SOAP11) -> bytes:
+    """A SendDocument request carrying ``package``, with ``header`` (a wsse:Security)."""
+    return (
+        f'<s:Envelope xmlns:s="{version}"><s:Header>{header}</s:Header><s:Body>'
+        f'<SendDocument xmlns="{TNS}"><package>{base64.b64encode(package).decode()}</package>'
+        "</SendDocument></s:Body></s:Envelope>"
+    ).encode()
+
+
 def envelope(operation: str, version: str = SOAP11, header: str = "") -> bytes:
     return (
         f'<s:Envelope xmlns:s="{version}"><s:Header>{header}</s:Header>'
@@ -802,21 +812,6 @@ def test_replayed_nonce_is_refused(gateway: Gateway, binding: str) -> None:
     assert "replay" in detail["message"]
 
 
-def _cursor_modes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The modes of the store transactions opened from now on (the store's own entry point)."""
-    from gateway.store.engine import SqlDatabase
-
-    opened: list[str] = []
-    cursor = SqlDatabase._cursor
-
-    def counting(self: SqlDatabase, mode: Any) -> Any:
-        opened.append(mode)
-        return cursor(self, mode)
-
-    monkeypatch.setattr(SqlDatabase, "_cursor", counting)
-    return opened
-
-
 def test_a_send_records_its_nonce_in_the_accepts_own_transaction(
     gateway: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -824,7 +819,7 @@ def test_a_send_records_its_nonce_in_the_accepts_own_transaction(
     service = gateway.zeep(SENDER)
     service.Ping()  # the client's first call reads the WSDL; count only the send
     package = numbered_document(gateway, 1)
-    opened = _cursor_modes(monkeypatch)
+    opened = transactions_opened(monkeypatch)
     service.SendDocument(package)
     assert opened.count("write") == 1
     assert "cache" not in opened
@@ -875,15 +870,7 @@ def test_one_nonce_sent_by_many_at_once_is_accepted_once(gateway: Gateway) -> No
     the nonce's unique key makes the later ones wait for the first."""
     created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     header = security(gateway, SENDER, nonce=b"one-nonce-for-all", created=created)
-    bodies = [
-        (
-            f'<s:Envelope xmlns:s="{SOAP11}"><s:Header>{header}</s:Header><s:Body>'
-            f'<SendDocument xmlns="{TNS}"><package>'
-            f"{base64.b64encode(numbered_document(gateway, 10 + i)).decode()}"
-            "</package></SendDocument></s:Body></s:Envelope>"
-        ).encode()
-        for i in range(8)
-    ]
+    bodies = [send_envelope(numbered_document(gateway, 10 + i), header) for i in range(8)]
     app = gateway.server.get_app()
     start = threading.Barrier(len(bodies))
     statuses: list[str] = []
