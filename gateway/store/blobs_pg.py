@@ -3,9 +3,9 @@
 A blob is one ``blobs`` row (its address and size) and ``blob_chunks`` rows of at most
 :data:`CHUNK` bytes each (``bytea`` stored uncompressed: attachments are mostly compressed
 already, and compressing them again costs CPU for nothing). Both directions stream: a writer
-hashes the bytes as they come, keeping up to one chunk in memory and spilling the rest to this
-node's scratch directory; ``commit`` sends the chunks one at a time in a single transaction, so
-a blob is visible wholly or not at all, and a reader fetches one chunk per query.
+hashes the bytes as they come and sends each chunk as it fills, inside one transaction that
+``commit`` ends, so a blob is visible wholly or not at all; a reader fetches one chunk per
+query. Neither keeps more than a chunk in memory, and neither writes a scratch file.
 
 Migration 0008 creates the tables. Each thread has its own connection (autocommit; every write
 is an explicit transaction), opened on first use and reopened after a fork.
@@ -20,6 +20,7 @@ import os
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -40,6 +41,20 @@ from gateway.store.crash import crash_point
 __all__ = ["CHUNK", "PostgresBlobStore", "PostgresBlobWriter"]
 
 
+_IDLE_STREAMS = 4
+"""Stream connections a process keeps for the next large blob (more are closed after use)."""
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError as exc:
+        raise StorageError(
+            "M.Store.Driver", "PostgreSQL needs psycopg: pip install 'edoc-gateway[postgres]'"
+        ) from exc
+    return psycopg
+
+
 def _digest_of(ref: BlobRef | str) -> str:
     digest = ref.sha256 if isinstance(ref, BlobRef) else ref
     if not _SHA256.match(digest):
@@ -48,41 +63,46 @@ def _digest_of(ref: BlobRef | str) -> str:
 
 
 class PostgresBlobWriter(MeteredWriter):
-    """Hashes what is written, keeps one chunk in memory and spills the rest to scratch;
-    ``commit`` files it in PostgreSQL (nothing reaches the database before)."""
+    """Hashes what is written and streams it into PostgreSQL a chunk at a time, in one
+    transaction of its own that ``commit`` ends (nothing is visible before, to anyone).
+
+    A blob of at most one chunk is held in memory and filed at ``commit`` by the thread's own
+    connection. A larger one opens a stream (:class:`_Stream`) when its second chunk begins:
+    its chunks go in under a provisional key, and ``commit``, knowing the hash at last, moves
+    them to their address. No scratch file, no second pass over the bytes, one chunk in memory.
+    """
 
     def __init__(self, store: PostgresBlobStore, max_size: int | None = None) -> None:
         super().__init__(max_size)
         self._store = store
         self._buffer = bytearray()
-        self._spill: BinaryIO | None = None
+        self._stream: _Stream | None = None
 
     def write(self, data: bytes) -> int:
         self._count(data)
-        if self._spill is None and len(self._buffer) + len(data) <= CHUNK:
-            self._buffer += data
-            return len(data)
-        spill = self._spill
-        if spill is None:
-            # No fsync: the database commit is what makes the blob durable.
-            tmp = self._store.tmp_dir
-            spill = tempfile.TemporaryFile(dir=tmp, prefix="blob-")  # noqa: SIM115 (see _discard)
-            self._spill = spill
-            spill.write(self._buffer)
-            self._buffer = bytearray()
-        spill.write(data)
+        self._buffer += data
+        if len(self._buffer) > CHUNK:
+            stream = self._stream
+            if stream is None:
+                stream = self._stream = _Stream(self._store)
+            try:
+                while len(self._buffer) > CHUNK:  # the last chunk waits for commit
+                    stream.send(bytes(self._buffer[:CHUNK]))
+                    del self._buffer[:CHUNK]
+            except BaseException:
+                self.abort()
+                raise
         return len(data)
 
     def commit(self) -> BlobRef:
         self._start_commit()
         ref = self.digest()
         try:
-            if self._spill is None:
+            if self._stream is None:
                 self._store._file(ref, iter((bytes(self._buffer),)) if self._size else iter(()))
             else:
-                self._spill.flush()
-                self._spill.seek(0)
-                self._store._file(ref, _chunks_of(self._spill))
+                self._stream.send(bytes(self._buffer))
+                self._stream.finish(ref)
         finally:
             self._discard()
         return ref
@@ -94,15 +114,101 @@ class PostgresBlobWriter(MeteredWriter):
 
     def _discard(self) -> None:
         self._buffer = bytearray()
-        if self._spill is not None:
-            with contextlib.suppress(OSError):
-                self._spill.close()
-            self._spill = None
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.close()
 
 
-def _chunks_of(stream: BinaryIO) -> Iterator[bytes]:
-    while chunk := stream.read(CHUNK):
-        yield chunk
+class _Stream:
+    """One large blob on its way in: a connection of its own (the thread's connection serves
+    other work meanwhile) inside one open transaction, its chunks under a provisional key.
+
+    The transaction is the blob's atomicity: an abort, a crash or a lost connection rolls every
+    chunk back, and the provisional key is never committed (the collector and ``digests``
+    see only addresses). Commit moves the chunks to the address; PostgreSQL rewrites only
+    their small row headers, the out-of-line bytes stay where they are.
+    """
+
+    def __init__(self, store: PostgresBlobStore) -> None:
+        self._store = store
+        self._key = f"provisional-{uuid.uuid4().hex}"
+        self._seq = 0
+        self._sent = 0
+        self._connection = store._stream_connection()
+        try:
+            self._connection.execute(
+                "INSERT INTO blobs (sha256, size, chunk_size, created_at) VALUES (%s, 0, %s, %s)",
+                (self._key, CHUNK, _now_micros()),
+            )
+        except Exception as exc:
+            self.close()
+            raise StorageError("M.Blob.Write", f"could not store blob: {exc}") from exc
+
+    def send(self, data: bytes) -> None:
+        try:
+            self._connection.execute(
+                "INSERT INTO blob_chunks (sha256, seq, data) VALUES (%s, %s, %b)",
+                (self._key, self._seq, data),
+            )
+        except Exception as exc:
+            raise StorageError("M.Blob.Write", f"could not store blob: {exc}") from exc
+        self._seq += 1
+        self._sent += len(data)
+
+    def finish(self, ref: BlobRef) -> None:
+        """File the chunks under ``ref`` and commit; an address already stored (or being
+        stored by another node, whose commit this waits for) keeps its own chunks."""
+        if self._sent != ref.size:
+            raise StorageError(
+                "M.Blob.Changed", f"blob {ref.sha256} changed while it was being kept"
+            )
+        connection = self._connection
+        try:
+            new = _claim(connection, ref)
+            if new:
+                connection.execute(
+                    "UPDATE blob_chunks SET sha256 = %s WHERE sha256 = %s", (ref.sha256, self._key)
+                )
+            # A duplicate's chunks go with the provisional row (ON DELETE CASCADE).
+            connection.execute("DELETE FROM blobs WHERE sha256 = %s", (self._key,))
+            crash_point("blob.stream.commit")
+            connection.commit()
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise StorageError("M.Blob.Write", f"could not store blob: {exc}") from exc
+        self._store._release_stream_connection(connection)
+        self._connection = None
+
+    def close(self) -> None:
+        """Roll back whatever was not committed and let the connection go."""
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            connection.rollback()
+        except Exception:  # a broken connection is dropped, not reused
+            with contextlib.suppress(Exception):
+                connection.close()
+            return
+        self._store._release_stream_connection(connection)
+
+
+def _now_micros() -> int:
+    return int(time.time() * 1_000_000)
+
+
+def _claim(connection: Any, ref: BlobRef) -> bool:
+    """Insert the blob's row; True when it is new. Already stored: same address, same bytes,
+    only made young again, so the collector's grace protects it while the row naming it has
+    yet to commit."""
+    row = connection.execute(
+        "INSERT INTO blobs (sha256, size, chunk_size, created_at)"
+        " VALUES (%s, %s, %s, %s) ON CONFLICT (sha256) DO UPDATE"
+        " SET created_at = EXCLUDED.created_at RETURNING (xmax = 0)",
+        (ref.sha256, ref.size, CHUNK, _now_micros()),
+    ).fetchone()
+    return bool(row is not None and row[0])
 
 
 class _ChunkReader(io.RawIOBase):
@@ -165,23 +271,23 @@ class PostgresBlobStore:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[Any] = []
+        self._idle_streams: list[Any] = []
         self._pid = os.getpid()
 
     # -- plumbing ----------------------------------------------------------------------------
-    def _connection(self) -> Any:
+    def _forget_if_forked(self) -> None:
         if os.getpid() != self._pid:  # forked (gunicorn): the parent's sockets are not ours
-            self._local = threading.local()
-            self._connections = []
-            self._pid = os.getpid()
+            with self._lock:
+                self._local = threading.local()
+                self._connections = []
+                self._idle_streams = []
+                self._pid = os.getpid()
+
+    def _connection(self) -> Any:
+        self._forget_if_forked()
         connection = getattr(self._local, "connection", None)
         if connection is None or connection.closed:
-            try:
-                import psycopg
-            except ImportError as exc:
-                raise StorageError(
-                    "M.Store.Driver",
-                    "PostgreSQL needs psycopg: pip install 'edoc-gateway[postgres]'",
-                ) from exc
+            psycopg = _psycopg()
             try:
                 connection = psycopg.connect(self.dsn, autocommit=True)
             except psycopg.Error as exc:
@@ -199,6 +305,7 @@ class PostgresBlobStore:
                 with contextlib.suppress(Exception):
                     connection.close()
             self._connections.clear()
+            self._idle_streams.clear()
         self._local = threading.local()
 
     def _file(self, ref: BlobRef, chunks: Iterator[bytes]) -> None:
@@ -207,16 +314,7 @@ class PostgresBlobStore:
         connection = self._connection()
         try:
             with connection.transaction(), connection.cursor() as cursor:
-                # Already stored: same address, same bytes; only made young again, so the
-                # collector's grace protects it while the row naming it has yet to commit.
-                cursor.execute(
-                    "INSERT INTO blobs (sha256, size, chunk_size, created_at)"
-                    " VALUES (%s, %s, %s, %s) ON CONFLICT (sha256) DO UPDATE"
-                    " SET created_at = EXCLUDED.created_at RETURNING (xmax = 0)",
-                    (ref.sha256, ref.size, CHUNK, int(time.time() * 1_000_000)),
-                )
-                row = cursor.fetchone()
-                if row is None or not row[0]:
+                if not _claim(cursor, ref):
                     return
                 written = 0
                 for seq, data in enumerate(chunks):
@@ -233,6 +331,29 @@ class PostgresBlobStore:
             raise
         except Exception as exc:
             raise StorageError("M.Blob.Write", f"could not store blob: {exc}") from exc
+
+    def _stream_connection(self) -> Any:
+        """A connection for one :class:`_Stream` (not autocommit: its transaction is the
+        blob's), an idle one of this process when there is one."""
+        with self._lock:
+            if os.getpid() == self._pid and self._idle_streams:
+                return self._idle_streams.pop()
+        psycopg = _psycopg()
+        try:
+            connection = psycopg.connect(self.dsn)
+        except psycopg.Error as exc:
+            raise StorageError("M.Store.Connect", f"cannot connect to PostgreSQL: {exc}") from exc
+        with self._lock:
+            self._connections.append(connection)
+        return connection
+
+    def _release_stream_connection(self, connection: Any) -> None:
+        with self._lock:
+            if os.getpid() == self._pid and len(self._idle_streams) < _IDLE_STREAMS:
+                self._idle_streams.append(connection)
+                return
+        with contextlib.suppress(Exception):
+            connection.close()
 
     def _chunk(self, digest: str, seq: int) -> bytes:
         with self._connection().cursor(binary=True) as cursor:  # bytea as is, not hex text

@@ -77,6 +77,69 @@ def test_same_bytes_are_stored_once_and_an_aborted_writer_leaves_nothing(
     assert missing.value.code == "N.Blob"
 
 
+def _rows(dsn: str) -> tuple[list[str], int]:
+    """Every committed blob address and the number of chunk rows, as another node sees them."""
+    with psycopg.connect(dsn) as c:
+        addresses = [str(r[0]) for r in c.execute("SELECT sha256 FROM blobs ORDER BY 1")]
+        row = c.execute("SELECT count(*) FROM blob_chunks").fetchone()
+    return addresses, int(row[0]) if row else 0
+
+
+def test_a_large_blob_streams_in_one_transaction_without_a_scratch_file(
+    pg_blobs: PostgresBlobStore,
+) -> None:
+    data = os.urandom(3 * CHUNK + 17)
+    with pg_blobs.writer() as w:
+        for i in range(0, len(data), 300_000):
+            w.write(data[i : i + 300_000])
+        # Three chunks have gone to the server, yet no one else sees a row, and nothing is
+        # spilled locally.
+        assert _rows(pg_blobs.dsn) == ([], 0)
+        assert list(pg_blobs.tmp_dir.iterdir()) == []
+        ref = w.commit()
+    assert _rows(pg_blobs.dsn) == ([ref.sha256], 4)  # no provisional row is left
+    assert pg_blobs.read_bytes(ref) == data
+
+    # The same bytes streamed again keep the first copy's chunks and leave nothing else.
+    with pg_blobs.writer() as again:
+        again.write(data)
+        assert again.commit() == ref
+    assert _rows(pg_blobs.dsn) == ([ref.sha256], 4)
+
+    # An abort, and a limit crossed mid-stream, roll the sent chunks back.
+    other = os.urandom(2 * CHUNK + 1)
+    writer = pg_blobs.writer()
+    writer.write(other)
+    writer.abort()
+    with pytest.raises(LimitExceeded), pg_blobs.writer(max_size=2 * CHUNK) as limited:
+        limited.write(other)
+    assert _rows(pg_blobs.dsn) == ([ref.sha256], 4)
+
+
+def test_a_crash_before_a_streamed_blob_commits_leaves_nothing(
+    pg_blobs: PostgresBlobStore, tmp_path: Path
+) -> None:
+    script = (
+        "import os, sys\n"
+        "from gateway.store.blobs_pg import CHUNK, PostgresBlobStore\n"
+        "blobs = PostgresBlobStore(sys.argv[1], sys.argv[2])\n"
+        "w = blobs.writer()\n"
+        "w.write(os.urandom(3 * CHUNK))\n"
+        "w.commit()\n"
+        "print('not killed')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, pg_blobs.dsn, str(tmp_path / "crash-scratch")],
+        env={**os.environ, "GATEWAY_CRASH_POINT": "blob.stream.commit:1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert "not killed" not in done.stdout
+    assert _rows(pg_blobs.dsn) == ([], 0)  # the server rolled the whole stream back
+
+
 def test_a_limit_refuses_and_a_changed_file_is_not_adopted(pg_blobs: PostgresBlobStore) -> None:
     with pytest.raises(LimitExceeded), pg_blobs.writer(max_size=CHUNK) as w:
         w.write(b"x" * CHUNK)
