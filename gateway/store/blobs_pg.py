@@ -335,9 +335,12 @@ class PostgresBlobStore:
     def _stream_connection(self) -> Any:
         """A connection for one :class:`_Stream` (not autocommit: its transaction is the
         blob's), an idle one of this process when there is one."""
+        self._forget_if_forked()
         with self._lock:
-            if os.getpid() == self._pid and self._idle_streams:
-                return self._idle_streams.pop()
+            while self._idle_streams:
+                idle = self._idle_streams.pop()
+                if not idle.closed:
+                    return idle
         psycopg = _psycopg()
         try:
             connection = psycopg.connect(self.dsn)
