@@ -77,8 +77,27 @@ def use_directory(directory: Path) -> Path:
         for stale in chosen.glob("*.db"):
             stale.unlink()
     os.environ[MULTIPROC_VARIABLE] = str(chosen)
-    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+    values.ValueClass = values.MultiProcessValue(  # type: ignore[no-untyped-call]
+        process_identifier=_process_id
+    )
     return chosen
+
+
+_pid = os.getpid()
+
+
+def _remember_pid() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_remember_pid)
+
+
+def _process_id() -> int:
+    """This process's id, kept since the last fork: prometheus_client asks for it on every
+    update (to notice a fork), and ``os.getpid`` is a system call, several per request."""
+    return _pid
 
 
 def multiprocess_directory() -> Path | None:

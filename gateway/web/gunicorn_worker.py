@@ -38,6 +38,9 @@ from waitress.utilities import RequestEntityTooLarge
 from gateway.config import Settings
 from gateway.web.admission import TICKET_KEY, Gate, Ticket, gate_of
 
+_HEARTBEAT_SECONDS = 1.0
+"""How often the worker tells the master it is alive; gunicorn's ``timeout`` is far longer."""
+
 _INBUF_OVERFLOW = 512 << 10
 """A request body past this is buffered in a temporary file rather than memory."""
 
@@ -219,11 +222,17 @@ class WaitressWorker(Worker):  # type: ignore[misc]
     def run(self) -> None:
         sockets = [listener.sock for listener in self.sockets]
         socket_map, dispatcher = serve_sockets(self.wsgi, self.settings, sockets)
+        next_beat = 0.0
         try:
             while self.alive:
-                self.notify()
-                if self.ppid != os.getppid():  # the master is gone
-                    break
+                # The heartbeat (a syscall on gunicorn's tmp file) and the master check once a
+                # second, not once per event: under load the loop turns several times a request.
+                now = time.monotonic()
+                if now >= next_beat:
+                    self.notify()
+                    if self.ppid != os.getppid():  # the master is gone
+                        break
+                    next_beat = now + _HEARTBEAT_SECONDS
                 wasyncore.loop(timeout=1.0, map=socket_map, use_poll=True, count=1)
         finally:
             dispatcher.shutdown(timeout=float(self.cfg.graceful_timeout))

@@ -165,3 +165,19 @@ def test_bind_outside_a_scope_leaves_no_trace(stream: io.StringIO) -> None:
     logging.getLogger("gateway.test").info("later")
     assert stream.getvalue().rstrip().endswith("INFO gateway.test later")
     assert logs.context() == {}
+
+
+def test_timestamps_match_datetime_formatting_across_second_boundaries() -> None:
+    """The per-second cache gives what formatting each moment in full gives: milliseconds
+    truncated, UTC, a new prefix each second (including moments just before one)."""
+    import datetime as dt
+    import random
+
+    picker = random.Random(12)
+    moments = [1_767_000_000 + picker.random() * 5 for _ in range(5000)]
+    moments += [1_767_000_001 - 1e-7, 1_767_000_001.0, 1_767_000_000.9995, 0.0005, 2_000_000_000.0]
+    for created in moments:
+        record = logging.makeLogRecord({"created": created})
+        full = dt.datetime.fromtimestamp(created, dt.UTC)
+        expected = full.strftime("%Y-%m-%dT%H:%M:%S.") + f"{full.microsecond // 1000:03d}Z"
+        assert logs._timestamp(record) == expected, created

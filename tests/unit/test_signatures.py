@@ -24,13 +24,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from lxml import etree
-from signxml.algorithms import SignatureMethod
+from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
+from signxml.signer import XMLSigner
 from signxml.verifier import XMLVerifier
 
 from gateway.edxml import package_bytes, read_package
 from gateway.edxml.model import DocumentPackage
+from gateway.edxml.namespaces import XMLDSIG
 from gateway.errors import FaultSide, UnusableInput
 from gateway.security.signatures import (
+    PLACEHOLDER,
     SignatureRejected,
     SignatureResult,
     SignatureStatus,
@@ -38,6 +41,7 @@ from gateway.security.signatures import (
     SigningKeyError,
     VerifyPolicy,
     enforce,
+    sign_enveloped,
     sign_package,
     verify_package,
 )
@@ -899,3 +903,26 @@ def test_large_unsigned_file_is_judged_from_its_envelope_without_loading_it(
     signed = tmp_path / "signed.edxml"
     signed.write_bytes(sign_package(unsigned.read_bytes()[4:], key))
     assert verify_package(signed).status is SignatureStatus.VALID
+
+
+def test_prebuilt_key_info_signs_the_same_bytes_as_signxml_given_the_chain(
+    unsigned: bytes, pki: Pki
+) -> None:
+    """The KeyInfo built once per key is the one signxml builds from ``cert=``: RSA PKCS#1 v1.5
+    is deterministic, so the two paths give the same document, byte for byte."""
+    chain = SigningKey(pki.leaf.key, (pki.leaf.certificate, pki.ca.certificate))
+    staged = etree.fromstring(sign_package(unsigned, chain))
+    signature = staged.find(f".//{{{XMLDSIG}}}Signature")
+    assert signature is not None
+    placeholder = etree.fromstring(PLACEHOLDER)
+    signature.getparent().replace(signature, placeholder)  # type: ignore[union-attr]
+    ours, _ = sign_enveloped(staged, chain)
+    theirs = XMLSigner(
+        signature_algorithm=SignatureMethod.RSA_SHA256,
+        digest_algorithm=DigestAlgorithm.SHA256,
+        c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
+    ).sign(staged, key=chain.private_key, cert=list(chain.certificates))
+    assert etree.tostring(ours) == etree.tostring(theirs)
+    assert len(ours.findall(f".//{{{XMLDSIG}}}X509Certificate")) == 2
+    assert chain.key_info.getparent() is not None  # the template itself was never moved
+    assert sign_package(unsigned, chain) == sign_package(unsigned, chain)
