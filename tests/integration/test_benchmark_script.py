@@ -77,3 +77,22 @@ def test_bench_purge_quick_mode_purges_every_package(tmp_path: Path) -> None:
     report = _quick(tmp_path, "bench_purge.py")
     assert report["packages"] == report["purged"] == 2000
     assert report["intake_during_purge"]["n"] > 0  # type: ignore[index]
+
+
+def test_bench_hot_path_compares_each_old_variant_with_the_current_one(tmp_path: Path) -> None:
+    """A few blocks only: the script checks that old and new give the same output before it
+    times them, so it fails when the two ways drift apart."""
+    script = REPO / "benchmarks" / "bench_hot_path.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--blocks", "2", "--calls", "5"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report) == {"sign_receipt", "log_timestamp", "counter_inc"}
+    for figures in report.values():
+        assert figures["old_us"] > 0 and figures["new_us"] > 0
