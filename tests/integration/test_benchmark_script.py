@@ -6,24 +6,30 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.slow
-def test_bench_edxml_quick_mode_reports_every_figure(tmp_path: Path) -> None:
+def _report(tmp_path: Path, script: str, *arguments: str, timeout: float = 300) -> Any:
+    """Run ``benchmarks/script`` with ``arguments`` in ``tmp_path``; its JSON report."""
     result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "bench_edxml.py"), "--quick"],
+        [sys.executable, str(REPO / "benchmarks" / script), *arguments],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
         check=False,
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
+    return json.loads(result.stdout)
+
+
+@pytest.mark.slow
+def test_bench_edxml_quick_mode_reports_every_figure(tmp_path: Path) -> None:
+    report = _report(tmp_path, "bench_edxml.py", "--quick")
     assert report["small_disk_blobs"]["packages_per_s_median"] > 0
     assert 9_000 < report["small_disk_blobs"]["package_bytes"] < 11_500
     large = report["large"]
@@ -33,16 +39,7 @@ def test_bench_edxml_quick_mode_reports_every_figure(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_bench_relay_quick_mode_relays_every_package(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "bench_relay.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
+    report = _report(tmp_path, "bench_relay.py", "--quick")
     assert report["packages"] == 60 and 9_000 < report["package_bytes"] < 11_500
     assert report["packages_per_s_median"] > 0
 
@@ -50,17 +47,7 @@ def test_bench_relay_quick_mode_relays_every_package(tmp_path: Path) -> None:
 def _quick(tmp_path: Path, script: str) -> dict[str, object]:
     from tests.conftest import _postgres_dsn
 
-    result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / script), "--quick", "--dsn", _postgres_dsn()],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
-    report: dict[str, object] = json.loads(result.stdout)
-    return report
+    return _report(tmp_path, script, "--quick", "--dsn", _postgres_dsn(), timeout=600)
 
 
 @pytest.mark.slow
@@ -82,17 +69,7 @@ def test_bench_purge_quick_mode_purges_every_package(tmp_path: Path) -> None:
 def test_bench_hot_path_compares_each_old_variant_with_the_current_one(tmp_path: Path) -> None:
     """A few blocks only: the script checks that old and new give the same output before it
     times them, so it fails when the two ways drift apart."""
-    script = REPO / "benchmarks" / "bench_hot_path.py"
-    result = subprocess.run(
-        [sys.executable, str(script), "--blocks", "2", "--calls", "5"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
+    report = _report(tmp_path, "bench_hot_path.py", "--blocks", "2", "--calls", "5")
     assert set(report) == {"sign_receipt", "log_timestamp", "counter_inc"}
     for figures in report.values():
         assert figures["old_us"] > 0 and figures["new_us"] > 0
